@@ -1,0 +1,69 @@
+"""The `muni-crawl` command line: a thin click layer over the library.
+
+Data goes to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 failure,
+2 usage error, 3 partly failed (some sources or pages failed; see EXIT_PARTIAL).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from muni_crawl.cli.common import EXIT_FAILURE, HomeContext
+from muni_crawl.errors import MuniCrawlError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="MUNI_CRAWL_HOME",
+    help="Folder with spiders/, indexes/ and the database [env MUNI_CRAWL_HOME; default: .]",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
+@click.version_option(package_name="muni_crawl")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> None:
+    """Crawl municipal sites, borger.dk and selvbetjening.nu into a local store.
+
+    Example: muni-crawl crawl --all
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = HomeContext(home=home, verbose=verbose, quiet=quiet or not sys.stderr.isatty())
+
+
+def _register() -> None:
+    from muni_crawl.cli import crawl, demo, pages, sites
+
+    cli.add_command(sites.sites)
+    cli.add_command(crawl.crawl)
+    cli.add_command(pages.pages)
+    cli.add_command(pages.runs)
+    cli.add_command(demo.demo)
+    cli.add_command(demo.serve_example)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: library errors become one clear line and exit code 1."""
+    try:
+        return cli.main(args=argv, prog_name="muni-crawl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_FAILURE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except MuniCrawlError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)

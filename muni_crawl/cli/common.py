@@ -1,0 +1,70 @@
+"""Shared CLI plumbing: exit codes, the home context, table/JSON/CSV output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from muni_crawl.config import Settings
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+
+@dataclass
+class HomeContext:
+    """What every command needs: where the home is, and how chatty to be."""
+
+    home: Path | None
+    verbose: int = 0
+    quiet: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.load(self.home)
+        return self._settings
+
+
+pass_home = click.make_pass_decorator(HomeContext)
+
+
+def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> None:
+    """Print rows to stdout as a table, CSV or JSON."""
+    if fmt == "json":
+        click.echo(json.dumps(list(rows), indent=2, ensure_ascii=False, default=str))
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_edge=False, header_style="bold")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        Console(width=None if sys.stdout.isatty() else 250).print(table)
+
+
+def format_option(*choices: str) -> Any:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help="Output format.",
+    )

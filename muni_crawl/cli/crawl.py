@@ -1,0 +1,74 @@
+"""`muni-crawl crawl`: crawl sources into the store and print one summary per source."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from muni_crawl.cli.common import (
+    EXIT_FAILURE,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    HomeContext,
+    emit,
+    format_option,
+    pass_home,
+)
+from muni_crawl.crawl import run_crawl
+from muni_crawl.types import CrawlSummary
+
+SUMMARY_COLUMNS = [
+    "source",
+    "status",
+    "fetched",
+    "unchanged",
+    "changed",
+    "new",
+    "deleted",
+    "failed",
+    "duration_s",
+    "message",
+]
+
+
+@click.command()
+@click.argument("sources", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Crawl every enabled source.")
+@format_option("table", "json", "csv")
+@pass_home
+def crawl(home: HomeContext, sources: tuple[str, ...], all_: bool, fmt: str) -> None:
+    """Crawl SOURCES (names of spiders/*.toml files) or --all, politely and incrementally.
+
+    Unchanged pages (304, or the same text) store no new version. Exit code 3 means some
+    sources or pages failed; 1 means nothing could be crawled.
+
+    Example: muni-crawl crawl example example-borger
+    """
+    if bool(sources) == all_:
+        raise click.UsageError("name one or more SOURCES, or use --all")
+    summaries = run_crawl(
+        None if all_ else sources,
+        settings=home.settings,
+        progress=not home.quiet,
+        verbose=home.verbose,
+    )
+    emit([summary_row(s) for s in summaries], SUMMARY_COLUMNS, fmt)
+    sys.exit(exit_code(summaries))
+
+
+def summary_row(summary: CrawlSummary) -> dict[str, object]:
+    row = summary.to_dict()
+    row["unchanged"] = summary.unchanged
+    row["duration_s"] = round(summary.duration_s, 1)
+    return row
+
+
+def exit_code(summaries: list[CrawlSummary]) -> int:
+    if not summaries:
+        return EXIT_USAGE
+    if all(s.status == "failed" for s in summaries):
+        return EXIT_FAILURE
+    if any(s.status in ("failed", "partial") for s in summaries):
+        return EXIT_PARTIAL
+    return 0

@@ -1,0 +1,80 @@
+"""`muni-crawl demo` and `muni-crawl serve-example`: the offline example, end to end."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from muni_crawl.cli.common import EXIT_FAILURE, HomeContext, emit, pass_home
+from muni_crawl.cli.crawl import SUMMARY_COLUMNS, exit_code, summary_row
+from muni_crawl.crawl import run_crawl
+from muni_crawl.example.server import EXAMPLE_SITES, serve_examples
+from muni_crawl.store import Store
+
+EXAMPLE_SOURCES = ("example", "naboby", "example-borger", "example-selvbetjening")
+
+
+def _start_sites() -> list:  # type: ignore[type-arg]
+    try:
+        return serve_examples()
+    except OSError as exc:
+        ports = ", ".join(str(p) for p in EXAMPLE_SITES.values())
+        click.echo(f"Error: cannot serve the example sites on 127.0.0.1 ports {ports}: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+
+
+@click.command()
+@pass_home
+def demo(home: HomeContext) -> None:
+    """Serve the bundled example sites on 127.0.0.1 and crawl them into this home's store.
+
+    Runs fully offline. Run it twice to see the incremental re-crawl store nothing new.
+
+    Example: muni-crawl demo
+    """
+    sites = _start_sites()
+    try:
+        click.echo("Serving the example sites: " + ", ".join(s.url for s in sites), err=True)
+        summaries = run_crawl(
+            EXAMPLE_SOURCES, settings=home.settings, progress=not home.quiet, verbose=home.verbose
+        )
+    finally:
+        for site in sites:
+            site.stop()
+    click.echo("Crawl summary:")
+    emit([summary_row(s) for s in summaries], SUMMARY_COLUMNS, "table")
+    with Store(home.settings.database) as store:
+        stored = store.pages()
+    click.echo(f"\n{len(stored)} pages stored; a few of them:")
+    sample = [p for p in stored if p.scope == "local"][:3] + [p for p in stored if p.scope != "local"][:5]
+    emit(
+        [
+            {"source": p.source, "url": p.url, "scope": p.scope, "title": p.title,
+             "start of text": " ".join(p.text.split())[:80]}
+            for p in sample
+        ],
+        ["source", "url", "scope", "title", "start of text"],
+        "table",
+    )
+    sys.exit(exit_code(summaries))
+
+
+@click.command("serve-example")
+def serve_example() -> None:
+    """Serve the bundled example sites on 127.0.0.1 until interrupted (for trying things by hand).
+
+    Example: muni-crawl serve-example
+    """
+    sites = _start_sites()
+    for site in sites:
+        click.echo(f"{site.name}: {site.url}/")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for site in sites:
+            site.stop()

@@ -1,0 +1,322 @@
+"""The Scrapy spider that crawls one source politely and incrementally into the store.
+
+One spider class serves every kind of source; what differs by kind (splitting borger.dk local
+sections, selvbetjening.nu entries) happens in extraction. Requests are normalised and
+deduplicated here, with the crawl-trap guards (depth, page cap, query variants, loops).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request, Response, TextResponse
+from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from twisted.python.failure import Failure
+
+from muni_crawl.config import Settings
+from muni_crawl.extract import ExtractionError, extract, is_pdf
+from muni_crawl.sites import SiteSpec
+from muni_crawl.store import ResourceState, Store
+from muni_crawl.urls import looks_like_trap, normalize_url, path_key
+
+log = logging.getLogger(__name__)
+
+GONE_STATUSES = (404, 410)
+_LINKS = LinkExtractor(deny_extensions=[e for e in IGNORED_EXTENSIONS if e != "pdf"], unique=True)
+
+
+class SourceSpider(scrapy.Spider):
+    """Crawls one SiteSpec: sitemaps (with lastmod) first, then links from the start URLs."""
+
+    name = "muni_crawl"
+
+    def __init__(
+        self,
+        spec: SiteSpec,
+        store: Store,
+        run_id: int,
+        settings: Settings,
+        progress: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.store = store
+        self.run_id = run_id
+        self.conf = settings
+        self.allowed_domains = list(spec.allowed_hosts)
+        self.known: dict[str, ResourceState] = store.resource_states(spec.name)
+        self.max_pages = spec.max_pages or settings.max_pages
+        self.max_depth = spec.max_depth if spec.max_depth is not None else settings.max_depth
+        self.scheduled: set[str] = set()
+        self.query_variants: Counter[str] = Counter()
+        self.capped = False
+        self.counts: Counter[str] = Counter()
+        self.show_progress = progress
+        self._last_progress = 0.0
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Request]:
+        sitemaps = list(self.spec.sitemaps)
+        if not sitemaps:
+            for url in self.spec.start_urls:  # discover sitemaps announced in robots.txt
+                parts = urlsplit(url)
+                yield Request(
+                    f"{parts.scheme}://{parts.netloc}/robots.txt",
+                    callback=self.parse_robots,
+                    errback=self.on_sitemap_error,
+                    dont_filter=True,
+                    priority=20,
+                    meta={"dont_retry": True},
+                )
+        for url in sitemaps:
+            yield self._sitemap_request(url)
+        for url in self.spec.start_urls:
+            request = self.page_request(url, depth=0)
+            if request is not None:
+                yield request
+
+    def _sitemap_request(self, url: str) -> Request:
+        return Request(
+            url, callback=self.parse_sitemap, errback=self.on_sitemap_error, priority=10
+        )
+
+    def page_request(self, url: str, depth: int, lastmod: str | None = None) -> Request | None:
+        """A request for a page, or None when the guards or the sitemap's lastmod say skip it."""
+        url = normalize_url(url)
+        if url in self.scheduled or not self.spec.url_allowed(url) or looks_like_trap(url):
+            return None
+        if depth > self.max_depth:
+            return None
+        if "?" in url:
+            key = path_key(url)
+            if self.query_variants[key] >= self.conf.max_query_variants:
+                return None
+            self.query_variants[key] += 1
+        if len(self.scheduled) >= self.max_pages:
+            self.capped = True
+            return None
+        self.scheduled.add(url)
+        state = self.known.get(url)
+        if (
+            state is not None
+            and state.status == "live"
+            and _not_newer(lastmod, state.last_fetched_at, self.conf.sitemap_trust_days)
+        ):
+            # the sitemap says it has not changed since we fetched it: no request at all
+            self.store.record_seen(self.run_id, self.spec.name, url, counter="skipped")
+            self.counts["skipped"] += 1
+            self._defer_links(state, depth)
+            return None
+        headers: dict[str, str] = {}
+        if state is not None and state.status == "live":
+            if state.etag:
+                headers["If-None-Match"] = state.etag
+            if state.last_modified:
+                headers["If-Modified-Since"] = state.last_modified
+        return Request(
+            url,
+            headers=headers,
+            callback=self.parse_page,
+            errback=self.on_page_error,
+            dont_filter=True,  # we deduplicate ourselves; this lets redirect loops surface
+            meta={"mc_depth": depth, "handle_httpstatus_list": [304, *GONE_STATUSES]},
+        )
+
+    def _defer_links(self, state: ResourceState, depth: int) -> None:
+        # links of a page we did not download are followed from what we stored last time
+        self._pending_links = getattr(self, "_pending_links", [])
+        self._pending_links.append((state.links, depth + 1))
+
+    def _drain_pending(self) -> Iterator[Request]:
+        pending = getattr(self, "_pending_links", [])
+        self._pending_links = []
+        for links, depth in pending:
+            for link in links:
+                request = self.page_request(link, depth)
+                if request is not None:
+                    yield request
+
+    # -- callbacks ----------------------------------------------------------------------------
+
+    def parse_robots(self, response: Response) -> Iterator[Request]:
+        for url in sitemap_urls_from_robots(response.body, base_url=response.url):
+            if self.spec.url_allowed(normalize_url(url)):
+                yield self._sitemap_request(url)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+        try:
+            sitemap = Sitemap(response.body)
+        except Exception as exc:  # lxml raises several types on junk
+            self._fail(response.url, f"unreadable sitemap: {exc}")
+            return
+        if sitemap.type == "sitemapindex":
+            for entry in sitemap:
+                if self.spec.url_allowed(normalize_url(entry["loc"])):
+                    yield self._sitemap_request(entry["loc"])
+            return
+        for entry in sitemap:
+            request = self.page_request(entry["loc"], depth=0, lastmod=entry.get("lastmod"))
+            if request is not None:
+                yield request
+        yield from self._drain_pending()
+
+    def parse_page(self, response: Response) -> Iterator[Request]:
+        depth = int(response.meta.get("mc_depth", 0))
+        url = normalize_url(response.url)
+        request_url = normalize_url(response.request.url) if response.request else url
+        if response.status == 304:
+            self.store.record_seen(self.run_id, self.spec.name, request_url, counter="not_modified")
+            self.counts["not_modified"] += 1
+            state = self.known.get(request_url)
+            if state is not None:
+                self._defer_links(state, depth)
+            yield from self._drain_pending()
+            self._progress()
+            return
+        if response.status in GONE_STATUSES:
+            self.store.record_gone(self.run_id, self.spec.name, request_url, response.status)
+            self.counts["gone"] += 1
+            self._progress()
+            return
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        encoding = response.encoding if isinstance(response, TextResponse) else None
+        try:
+            documents = extract(
+                response.body,
+                url=self._canonical(response, url),
+                content_type=content_type,
+                kind=self.spec.kind,
+                encoding=encoding,
+            )
+        except ExtractionError as exc:
+            self._fail(url, f"extraction failed: {exc}")
+            return
+        except Exception as exc:  # a page must never stop the crawl
+            log.exception("unexpected extraction error on %s", url)
+            self._fail(url, f"extraction crashed: {type(exc).__name__}: {exc}")
+            return
+        links: list[str] = []
+        if isinstance(response, TextResponse) and not is_pdf(response.body, content_type):
+            links = sorted(
+                {
+                    normalize_url(link.url)
+                    for link in _LINKS.extract_links(response)
+                    if self.spec.url_allowed(normalize_url(link.url))
+                }
+            )
+        raw = json.dumps([d.to_dict() for d in documents], sort_keys=True, ensure_ascii=False)
+        self.store.record_fetch(
+            self.run_id,
+            self.spec.name,
+            url,
+            http_status=response.status,
+            content_type=content_type.split(";")[0].strip() or "text/html",
+            etag=_header(response, "ETag"),
+            last_modified=_header(response, "Last-Modified"),
+            depth=depth,
+            links=links,
+            documents=documents,
+            raw_fingerprint=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+        )
+        self.counts["fetched"] += 1
+        self.scheduled.add(url)  # a redirect target counts as seen
+        self._progress()
+        for link in links:
+            request = self.page_request(link, depth + 1)
+            if request is not None:
+                yield request
+        yield from self._drain_pending()
+
+    def _canonical(self, response: Response, url: str) -> str:
+        if not isinstance(response, TextResponse) or is_pdf(response.body, ""):
+            return url
+        try:
+            href = response.css('link[rel="canonical"]::attr(href)').get()
+        except (ValueError, AttributeError):
+            return url
+        if href:
+            canonical = normalize_url(response.urljoin(href))
+            if self.spec.url_allowed(canonical):
+                return canonical
+        return url
+
+    # -- errors -------------------------------------------------------------------------------
+
+    def on_page_error(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        url = normalize_url(request.url) if request is not None else "?"
+        if failure.check(IgnoreRequest) and "robots" in str(failure.value).lower():
+            self.counts["robots"] += 1
+            log.debug("robots.txt forbids %s", url)
+            return
+        self._fail(url, _describe(failure))
+
+    def on_sitemap_error(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        if url.endswith("/robots.txt"):
+            return  # no robots.txt: nothing to discover
+        self._fail(url, "sitemap: " + _describe(failure))
+
+    def _fail(self, url: str, error: str) -> None:
+        log.warning("%s: %s: %s", self.spec.name, url, error)
+        self.store.record_failure(self.run_id, self.spec.name, url, error)
+        self.counts["failed"] += 1
+        self._progress()
+
+    def _progress(self) -> None:
+        now = time.monotonic()
+        if not self.show_progress or now - self._last_progress < 2.0:
+            return
+        self._last_progress = now
+        c = self.counts
+        print(
+            f"{self.spec.name}: {c['fetched']} fetched, {c['not_modified'] + c['skipped']}"
+            f" not modified, {c['gone']} gone, {c['failed']} failed, {len(self.scheduled)} queued",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _describe(failure: Failure) -> str:
+    value = failure.value
+    response = getattr(value, "response", None)
+    if response is not None and getattr(response, "status", None):
+        return f"HTTP {response.status}"
+    return f"{type(value).__name__}: {value}".strip()[:300]
+
+
+def _not_newer(lastmod: str | None, fetched_at: str | None, trust_days: float) -> bool:
+    """True when a sitemap lastmod is no later than our last fetch, and that fetch is recent
+    enough (trust_days) that a CMS forgetting to bump lastmod cannot hide a change for long."""
+    if not lastmod or not fetched_at:
+        return False
+    try:
+        modified = datetime.fromisoformat(lastmod.strip().replace("Z", "+00:00"))
+        fetched = datetime.fromisoformat(fetched_at)
+    except ValueError:
+        return False
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=UTC)
+    if (datetime.now(UTC) - fetched).total_seconds() > trust_days * 86400:
+        return False
+    return modified <= fetched

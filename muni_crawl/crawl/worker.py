@@ -1,0 +1,149 @@
+"""One crawl of one source, in its own process: run Scrapy, finalise versions, print a summary.
+
+Scrapy's Twisted reactor cannot be restarted inside a process, and a crawl is the part most
+likely to be killed; running each crawl in a child process keeps the caller's process clean and
+turns a crash into a reported failure. The summary is the last line of stdout, as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from muni_crawl.config import Settings
+from muni_crawl.crawl.spider import SourceSpider
+from muni_crawl.errors import MuniCrawlError
+from muni_crawl.sites import SiteSpec, load_registry
+from muni_crawl.store import Store
+from muni_crawl.versioning import finalise
+
+log = logging.getLogger(__name__)
+
+# A crawl with more than this share of failed requests is not trusted to say what disappeared.
+MAX_FAILED_SHARE_FOR_DELETIONS = 0.1
+
+
+def scrapy_settings(spec: SiteSpec, settings: Settings, verbose: int = 0) -> dict[str, Any]:
+    """Polite defaults: robots.txt, named User-Agent, AutoThrottle, retries with backoff."""
+    delay = spec.download_delay if spec.download_delay is not None else settings.download_delay
+    return {
+        "BOT_NAME": "muni_crawl",
+        "USER_AGENT": settings.user_agent,
+        "ROBOTSTXT_OBEY": True,
+        "ROBOTSTXT_USER_AGENT": "muni_crawl",
+        "DOWNLOAD_DELAY": delay,
+        "DOWNLOAD_DELAY_JITTER": 0.5 if delay > 0 else 0,
+        "AUTOTHROTTLE_ENABLED": settings.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(delay, 0.1),
+        "AUTOTHROTTLE_MAX_DELAY": 30.0,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(settings.concurrency_per_host),
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": settings.concurrency_per_host,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": settings.retries,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "DOWNLOAD_TIMEOUT": settings.download_timeout,
+        "DOWNLOAD_MAXSIZE": settings.max_page_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "REDIRECT_MAX_TIMES": 5,
+        "DEPTH_LIMIT": 0,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": ("WARNING", "INFO", "DEBUG")[min(verbose, 2)],
+        "LOG_INSTALL_ROOT_HANDLER": True,
+        "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+        "DOWNLOADER_MIDDLEWARES": {"muni_crawl.crawl.middleware.RetryBackoffMiddleware": 560},
+        "MUNI_CRAWL_RETRY_BACKOFF": min(0.5, settings.download_timeout / 10),
+    }
+
+
+def crawl_source(
+    spec: SiteSpec, settings: Settings, *, progress: bool = True, verbose: int = 0
+) -> dict[str, Any]:
+    """Crawl one source in this process (which must not have run a reactor before)."""
+    from scrapy import signals
+    from scrapy.crawler import CrawlerProcess
+
+    store = Store(settings.database)
+    run_id = store.start_run(spec.name)
+    close_reason: list[str] = []
+    spiders: list[SourceSpider] = []
+
+    def on_opened(spider: SourceSpider) -> None:
+        spiders.append(spider)
+
+    def on_closed(spider: SourceSpider, reason: str) -> None:
+        close_reason.append(reason)
+
+    process = CrawlerProcess(scrapy_settings(spec, settings, verbose))
+    crawler = process.create_crawler(SourceSpider)
+    # signal receivers are weakly referenced: keep named functions alive until the end
+    crawler.signals.connect(on_opened, signal=signals.spider_opened)
+    crawler.signals.connect(on_closed, signal=signals.spider_closed)
+    process.crawl(crawler, spec=spec, store=store, run_id=run_id, settings=settings, progress=progress)
+    process.start()
+    spider = spiders[0] if spiders else None
+    finished = bool(close_reason) and close_reason[0] == "finished"
+    capped = bool(spider and spider.capped)
+    row = store.db.execute("SELECT * FROM crawl_runs WHERE id = ?", (run_id,)).fetchone()
+    seen = row["fetched"] + row["not_modified"] + row["skipped"]
+    failed = row["failed"]
+    complete = (
+        finished
+        and not capped
+        and seen > 0
+        and failed <= MAX_FAILED_SHARE_FOR_DELETIONS * (seen + failed)
+    )
+    counts = finalise(
+        store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio
+    )
+    if seen == 0 and failed > 0:
+        status = "failed"
+    elif failed > 0 or not finished:
+        status = "partial"
+    else:
+        status = "ok"
+    message = None if finished else f"crawl stopped early: {close_reason[:1] or 'unknown'}"
+    if capped:
+        message = (message + "; " if message else "") + "page cap reached"
+    store.finish_run(
+        run_id,
+        status,
+        new=counts.new,
+        changed=counts.changed,
+        unchanged=counts.unchanged,
+        deleted=counts.deleted,
+        capped=capped,
+        message=message,
+    )
+    summary = store.run_summary(run_id).to_dict()
+    store.close()
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("source")
+    parser.add_argument("--settings-json", required=True)
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    args = parser.parse_args(argv)
+    raw = json.loads(args.settings_json)
+    home = Path(raw.pop("home"))
+    settings = Settings.load(home, **raw)
+    try:
+        spec = load_registry(settings.spiders_dir).source(args.source)
+        summary = crawl_source(spec, settings, progress=not args.quiet, verbose=args.verbose)
+    except MuniCrawlError as exc:
+        print(json.dumps({"source": args.source, "error": str(exc)}))
+        return 1
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The exception tree: every error muni_crawl raises on purpose derives from MuniCrawlError.
+
+```
+MuniCrawlError
+├── ConfigError            settings file or environment variable is invalid
+│   └── SiteSpecError      a spiders/*.toml file is malformed (names file and field)
+├── UnknownTenantError     a tenant slug that spiders/tenants.toml does not declare
+├── UnknownSourceError     a source name with no spiders/<name>.toml
+├── CrawlError             a crawl could not run (worker died, source locked, ...)
+├── StoreError             the SQLite store is unusable (newer schema, corrupt file)
+├── IndexNotBuiltError     (later) a tenant has no index yet
+├── LLMError               (later) the language model failed; answer() degrades instead
+└── ReviewError            (later) a review action that is not allowed
+```
+Errors carry their context as attributes so callers need not parse messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MuniCrawlError(Exception):
+    """Base class of every error raised on purpose by muni_crawl."""
+
+
+class ConfigError(MuniCrawlError):
+    """Settings (environment or muni-crawl.toml) are invalid."""
+
+
+class SiteSpecError(ConfigError):
+    """A file in spiders/ is malformed; names the file and the offending field."""
+
+    def __init__(self, path: Path | str, field: str | None, message: str) -> None:
+        self.path = Path(path)
+        self.field = field
+        self.message = message
+        where = f"{self.path.name}" + (f": {field}" if field else "")
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownTenantError(MuniCrawlError):
+    """A tenant slug that is not declared in spiders/tenants.toml."""
+
+    def __init__(self, tenant: str, known: list[str]) -> None:
+        self.tenant = tenant
+        self.known = known
+        hint = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
+        super().__init__(f"unknown tenant {tenant!r}; known tenants: {hint or '(none)'}")
+
+
+class UnknownSourceError(MuniCrawlError):
+    """A source name with no matching spiders/<name>.toml file."""
+
+    def __init__(self, source: str, known: list[str]) -> None:
+        self.source = source
+        self.known = known
+        hint = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
+        super().__init__(f"unknown source {source!r}; known sources: {hint or '(none)'}")
+
+
+class CrawlError(MuniCrawlError):
+    """A crawl could not be run or its worker process failed."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}")
+
+
+class StoreError(MuniCrawlError):
+    """The SQLite store cannot be used (for example a schema newer than this code)."""

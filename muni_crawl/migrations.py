@@ -1,0 +1,137 @@
+"""Numbered schema migrations, applied in order on open and recorded in schema_migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def _m001_crawl() -> str:
+    """Crawl runs, fetched resources, pages and their versions."""
+    return """
+        CREATE TABLE crawl_runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,            -- running | ok | partial | failed | aborted
+            pid INTEGER,
+            fetched INTEGER NOT NULL DEFAULT 0,
+            not_modified INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            new INTEGER NOT NULL DEFAULT 0,
+            changed INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            capped INTEGER NOT NULL DEFAULT 0,
+            message TEXT
+        );
+        CREATE INDEX crawl_runs_source ON crawl_runs(source, id);
+
+        -- one row per fetched URL: HTTP validators, links and the extraction before cleaning
+        CREATE TABLE resources (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            url TEXT NOT NULL,
+            status TEXT NOT NULL,            -- live | gone | failed
+            http_status INTEGER,
+            content_type TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            depth INTEGER NOT NULL DEFAULT 0,
+            links TEXT NOT NULL DEFAULT '[]',
+            extracted TEXT,                  -- JSON list of extracted documents, before cleaning
+            raw_fingerprint TEXT,
+            processed_fingerprint TEXT,      -- raw_fingerprint last turned into page versions
+            first_seen_at TEXT NOT NULL,
+            last_fetched_at TEXT,
+            last_seen_run INTEGER,
+            error TEXT,
+            UNIQUE (source, url)
+        );
+
+        -- a citable unit: a whole page, a borger.dk national body or local section,
+        -- or one selvbetjening.nu entry
+        CREATE TABLE pages (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            url TEXT NOT NULL,
+            resource_url TEXT NOT NULL,
+            scope TEXT NOT NULL,             -- site | national | local
+            municipality_code INTEGER,
+            status TEXT NOT NULL,            -- live | deleted
+            current_version INTEGER,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deleted_at TEXT,
+            UNIQUE (source, url)
+        );
+        CREATE INDEX pages_resource ON pages(source, resource_url);
+
+        CREATE TABLE page_versions (
+            id INTEGER PRIMARY KEY,
+            page_id INTEGER NOT NULL REFERENCES pages(id),
+            version INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            title TEXT NOT NULL,
+            language TEXT,
+            content_type TEXT NOT NULL,
+            text TEXT NOT NULL,
+            run_id INTEGER REFERENCES crawl_runs(id),
+            created_at TEXT NOT NULL,
+            UNIQUE (page_id, version)
+        );
+
+        -- per source: the boilerplate blocks last applied, so a change re-cleans every page
+        CREATE TABLE source_state (
+            source TEXT PRIMARY KEY,
+            boilerplate TEXT NOT NULL DEFAULT '[]',
+            boilerplate_hash TEXT NOT NULL DEFAULT ''
+        );
+        """
+
+
+MIGRATIONS: list[Callable[[], str]] = [_m001_crawl]
+
+
+def apply_migrations(db: sqlite3.Connection) -> list[int]:
+    """Apply every migration not yet recorded, each in its own transaction; return those applied.
+
+    The connection must be in autocommit mode (isolation_level=None): each migration runs as one
+    script between BEGIN IMMEDIATE and COMMIT, so a failure leaves no half-applied schema.
+    """
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    applied = []
+    for number, migration in enumerate(MIGRATIONS, start=1):
+        if _is_applied(db, number):
+            continue
+        name = migration.__name__.lstrip("_")
+        script = (
+            "BEGIN IMMEDIATE;\n"
+            + migration()
+            + f"\nINSERT INTO schema_migrations(version, name, applied_at)"
+            f" VALUES ({number}, '{name}', datetime('now'));\nCOMMIT;"
+        )
+        try:
+            db.executescript(script)
+        except sqlite3.OperationalError:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if _is_applied(db, number):  # another process applied it first
+                continue
+            raise
+        applied.append(number)
+    return applied
+
+
+def _is_applied(db: sqlite3.Connection, number: int) -> bool:
+    row = db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (number,)).fetchone()
+    return row is not None
+
+
+def latest_version() -> int:
+    return len(MIGRATIONS)

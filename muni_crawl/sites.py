@@ -1,0 +1,387 @@
+"""spiders/*.toml -> validated SiteSpec objects and the Tenant registry.
+
+A source file is data, not code: adding a municipality means adding a file. Every problem is
+reported as a SiteSpecError naming the file and the field, so `muni-crawl sites check` can list
+them all at once.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from muni_crawl.errors import SiteSpecError, UnknownSourceError, UnknownTenantError
+
+TENANTS_FILE = "tenants.toml"
+KINDS = ("municipal", "borger_dk", "selvbetjening")
+ALL_TENANTS = "*"
+DEFAULT_SCHEDULE = "0 3 * * *"
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+REQUIRED_KEYS = ("kind", "tenants", "start_urls", "allowed_domains")
+OPTIONAL_KEYS = (
+    "sitemaps",
+    "include",
+    "exclude",
+    "max_pages",
+    "max_depth",
+    "download_delay",
+    "schedule",
+    "enabled",
+    "description",
+)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A municipality: slug, official name, municipality code and the contact page for citizens."""
+
+    slug: str
+    name: str
+    code: int
+    contact_url: str
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    """One crawled source, as described by spiders/<name>.toml."""
+
+    name: str
+    path: Path
+    kind: str
+    tenants: tuple[str, ...]
+    start_urls: tuple[str, ...]
+    allowed_domains: tuple[str, ...]
+    sitemaps: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_pages: int | None = None
+    max_depth: int | None = None
+    download_delay: float | None = None
+    schedule: str = DEFAULT_SCHEDULE
+    enabled: bool = True
+    description: str = ""
+    _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+    _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def is_national(self) -> bool:
+        """True for sources that feed every tenant listed (borger.dk, selvbetjening.nu)."""
+        return self.kind != "municipal"
+
+    def feeds(self, tenant: str) -> bool:
+        """Does this source feed the given tenant's index?"""
+        return ALL_TENANTS in self.tenants or tenant in self.tenants
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        """allowed_domains without ports (what Scrapy's offsite filter understands)."""
+        return tuple(sorted({_split_port(d)[0] for d in self.allowed_domains}))
+
+    def host_allowed(self, host: str, port: int | None = None) -> bool:
+        """Is host (and port, where an allowed_domains entry names one) inside the allowed domains?
+
+        Subdomains are included; an entry with a port (``127.0.0.1:8761``) admits only that port.
+        """
+        host = host.lower().rstrip(".")
+        for entry in self.allowed_domains:
+            domain, entry_port = _split_port(entry)
+            if host == domain or host.endswith("." + domain):
+                if entry_port is None or entry_port == port:
+                    return True
+        return False
+
+    def url_allowed(self, url: str) -> bool:
+        """Host allowed, matches an include pattern (if any) and no exclude pattern."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        if not self.host_allowed(parts.hostname, port):
+            return False
+        if self._include_re and not any(p.search(url) for p in self._include_re):
+            return False
+        return not any(p.search(url) for p in self._exclude_re)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """All tenants and sources of one home."""
+
+    tenants: Mapping[str, Tenant]
+    sources: Mapping[str, SiteSpec]
+
+    def tenant(self, slug: str) -> Tenant:
+        try:
+            return self.tenants[slug]
+        except KeyError:
+            raise UnknownTenantError(slug, sorted(self.tenants)) from None
+
+    def source(self, name: str) -> SiteSpec:
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise UnknownSourceError(name, sorted(self.sources)) from None
+
+    def sources_for(self, tenant: str) -> list[SiteSpec]:
+        """Every enabled source that feeds this tenant."""
+        self.tenant(tenant)
+        return [s for s in self.sources.values() if s.enabled and s.feeds(tenant)]
+
+    def tenants_of(self, source: SiteSpec) -> list[Tenant]:
+        """Every tenant a source feeds."""
+        if ALL_TENANTS in source.tenants:
+            return list(self.tenants.values())
+        return [self.tenants[t] for t in source.tenants if t in self.tenants]
+
+    def tenant_by_code(self, code: int) -> Tenant | None:
+        for tenant in self.tenants.values():
+            if tenant.code == code:
+                return tenant
+        return None
+
+
+def load_registry(spiders_dir: Path) -> Registry:
+    """Load and validate spiders/; raise the first SiteSpecError found."""
+    registry, errors = check_registry(spiders_dir)
+    if errors:
+        raise errors[0]
+    return registry
+
+
+def check_registry(spiders_dir: Path) -> tuple[Registry, list[SiteSpecError]]:
+    """Load everything that is valid and collect every problem (for `sites check`)."""
+    errors: list[SiteSpecError] = []
+    if not spiders_dir.is_dir():
+        err = SiteSpecError(spiders_dir, None, "folder not found (is MUNI_CRAWL_HOME right?)")
+        return Registry({}, {}), [err]
+    tenants = _load_tenants(spiders_dir / TENANTS_FILE, errors)
+    sources: dict[str, SiteSpec] = {}
+    for path in sorted(spiders_dir.glob("*.toml")):
+        if path.name == TENANTS_FILE:
+            continue
+        spec = _load_source(path, tenants, errors)
+        if spec is not None:
+            sources[spec.name] = spec
+    return Registry(tenants, sources), errors
+
+
+def _read_toml(path: Path, errors: list[SiteSpecError]) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        errors.append(SiteSpecError(path, None, f"invalid TOML: {exc}"))
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(SiteSpecError(path, None, f"cannot read: {exc}"))
+    return None
+
+
+def _load_tenants(path: Path, errors: list[SiteSpecError]) -> dict[str, Tenant]:
+    if not path.is_file():
+        errors.append(SiteSpecError(path, None, "missing: declare tenants here"))
+        return {}
+    data = _read_toml(path, errors)
+    if data is None:
+        return {}
+    tenants: dict[str, Tenant] = {}
+    codes: dict[int, str] = {}
+    for slug, table in data.items():
+        before = len(errors)
+        if not _SLUG.match(slug):
+            errors.append(SiteSpecError(path, slug, "tenant slug must be lowercase a-z, 0-9, - or _"))
+        if not isinstance(table, dict):
+            errors.append(SiteSpecError(path, slug, "must be a table ([slug] with name, code, ...)"))
+            continue
+        unknown = set(table) - {"name", "code", "contact_url"}
+        for key in sorted(unknown):
+            errors.append(SiteSpecError(path, f"{slug}.{key}", "unknown key"))
+        name = _expect(path, f"{slug}.name", table.get("name"), str, errors)
+        code = _expect(path, f"{slug}.code", table.get("code"), int, errors)
+        contact = _expect(path, f"{slug}.contact_url", table.get("contact_url"), str, errors)
+        if isinstance(contact, str):
+            _check_url(path, f"{slug}.contact_url", contact, errors)
+        if isinstance(code, int) and not 100 <= code <= 999:
+            errors.append(SiteSpecError(path, f"{slug}.code", "municipality code must be 100-999"))
+        elif isinstance(code, int) and code in codes:
+            errors.append(
+                SiteSpecError(path, f"{slug}.code", f"code {code} already used by {codes[code]}")
+            )
+        if len(errors) == before and name and contact and isinstance(code, int):
+            tenants[slug] = Tenant(slug=slug, name=name, code=code, contact_url=contact)
+            codes[code] = slug
+    return tenants
+
+
+def _load_source(
+    path: Path, tenants: Mapping[str, Tenant], errors: list[SiteSpecError]
+) -> SiteSpec | None:
+    data = _read_toml(path, errors)
+    if data is None:
+        return None
+    before = len(errors)
+    name = path.stem
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
+        errors.append(SiteSpecError(path, None, "file name must be letters, digits, . _ or -"))
+    for key in sorted(set(data) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS)):
+        errors.append(SiteSpecError(path, key, "unknown key"))
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            errors.append(SiteSpecError(path, key, "missing required key"))
+    kind = _expect(path, "kind", data.get("kind"), str, errors, required=False)
+    if isinstance(kind, str) and kind not in KINDS:
+        errors.append(SiteSpecError(path, "kind", f"must be one of {', '.join(KINDS)}"))
+    tenant_list = _str_list(path, "tenants", data.get("tenants"), errors)
+    if "tenants" in data and not tenant_list and isinstance(data.get("tenants"), list):
+        errors.append(SiteSpecError(path, "tenants", "must name at least one tenant, or '*'"))
+    for slug in tenant_list:
+        if slug != ALL_TENANTS and slug not in tenants:
+            errors.append(
+                SiteSpecError(path, "tenants", f"tenant {slug!r} is not declared in {TENANTS_FILE}")
+            )
+    domains = [d.lower() for d in _str_list(path, "allowed_domains", data.get("allowed_domains"), errors)]
+    for domain in domains:
+        host = _split_port(domain)[0]
+        if not _HOST.match(host):
+            errors.append(
+                SiteSpecError(path, "allowed_domains", f"{domain!r} is not a host name (no scheme or path)")
+            )
+    allowed = tuple(sorted(set(domains)))
+    start_urls = _str_list(path, "start_urls", data.get("start_urls"), errors)
+    if "start_urls" in data and not start_urls and isinstance(data.get("start_urls"), list):
+        errors.append(SiteSpecError(path, "start_urls", "must list at least one URL"))
+    sitemaps = _str_list(path, "sitemaps", data.get("sitemaps", []), errors)
+    for key, urls in (("start_urls", start_urls), ("sitemaps", sitemaps)):
+        for url in urls:
+            host = _check_url(path, key, url, errors)
+            probe = SiteSpec("", path, "municipal", (), (), allowed)
+            if host and allowed and not probe.url_allowed(url):
+                errors.append(SiteSpecError(path, key, f"{url} is outside allowed_domains"))
+    include = _patterns(path, "include", data.get("include", []), errors)
+    exclude = _patterns(path, "exclude", data.get("exclude", []), errors)
+    max_pages = _positive(path, "max_pages", data.get("max_pages"), int, errors)
+    max_depth = _positive(path, "max_depth", data.get("max_depth"), int, errors)
+    delay = _positive(path, "download_delay", data.get("download_delay"), float, errors, zero=True)
+    schedule = _expect(path, "schedule", data.get("schedule", DEFAULT_SCHEDULE), str, errors)
+    if isinstance(schedule, str) and not _valid_cron(schedule):
+        errors.append(SiteSpecError(path, "schedule", f"{schedule!r} is not a 5-field cron expression"))
+    enabled = _expect(path, "enabled", data.get("enabled", True), bool, errors)
+    description = _expect(path, "description", data.get("description", ""), str, errors)
+    if len(errors) != before:
+        return None
+    return SiteSpec(
+        name=name,
+        path=path,
+        kind=str(kind),
+        tenants=tuple(tenant_list),
+        start_urls=tuple(start_urls),
+        allowed_domains=allowed,
+        sitemaps=tuple(sitemaps),
+        include=tuple(p.pattern for p in include),
+        exclude=tuple(p.pattern for p in exclude),
+        max_pages=max_pages,
+        max_depth=max_depth,
+        download_delay=delay,
+        schedule=str(schedule),
+        enabled=bool(enabled),
+        description=str(description or ""),
+        _include_re=tuple(include),
+        _exclude_re=tuple(exclude),
+    )
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    match = re.match(r"^(.*):(\d+)$", entry)
+    return (match.group(1), int(match.group(2))) if match else (entry, None)
+
+
+def _expect(
+    path: Path,
+    key: str,
+    value: Any,
+    kind: type,
+    errors: list[SiteSpecError],
+    required: bool = True,
+) -> Any:
+    if value is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        errors.append(
+            SiteSpecError(path, key, f"expected {kind.__name__}, got {type(value).__name__}")
+        )
+        return None
+    return value
+
+
+def _str_list(path: Path, key: str, value: Any, errors: list[SiteSpecError]) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.append(SiteSpecError(path, key, "expected a list of strings"))
+        return []
+    return [v.strip() for v in value]
+
+
+def _check_url(path: Path, key: str, url: str, errors: list[SiteSpecError]) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        errors.append(SiteSpecError(path, key, f"{url!r} is not an absolute http(s) URL"))
+        return None
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        errors.append(SiteSpecError(path, key, f"{url!r} has an invalid port"))
+        return None
+    return parts.hostname.lower()
+
+
+def _patterns(
+    path: Path, key: str, value: Any, errors: list[SiteSpecError]
+) -> list[re.Pattern[str]]:
+    compiled = []
+    for pattern in _str_list(path, key, value, errors):
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            errors.append(SiteSpecError(path, key, f"bad regular expression {pattern!r}: {exc}"))
+    return compiled
+
+
+def _positive(
+    path: Path,
+    key: str,
+    value: Any,
+    kind: type,
+    errors: list[SiteSpecError],
+    zero: bool = False,
+) -> Any:
+    checked = _expect(path, key, value, kind, errors)
+    if checked is None:
+        return None
+    if checked < 0 or (checked == 0 and not zero):
+        errors.append(SiteSpecError(path, key, "must be positive"))
+        return None
+    return checked
+
+
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+_CRON_MACROS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"}
+
+
+def _valid_cron(expr: str) -> bool:
+    if expr.strip() in _CRON_MACROS:
+        return True
+    fields = expr.split()
+    names = re.compile(r"^[a-zA-Z]{3}(-[a-zA-Z]{3})?(,[a-zA-Z]{3}(-[a-zA-Z]{3})?)*$")
+    return len(fields) == 5 and all(_CRON_FIELD.match(f) or names.match(f) for f in fields)

@@ -1,0 +1,72 @@
+"""Frozen dataclasses passed between the stages: extracted documents, stored pages, crawl summaries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Where a page's text may be served: "site" pages feed the tenants of their source, "national"
+# borger.dk bodies feed every tenant, "local" sections feed only the municipality they name.
+SCOPES = ("site", "national", "local")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One citable unit extracted from a fetched URL, before boilerplate removal."""
+
+    url: str
+    title: str
+    text: str
+    content_type: str = "text/html"
+    language: str | None = None
+    scope: str = "site"
+    municipality_code: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Document:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A stored page at its current version, as later stages read it."""
+
+    id: int
+    source: str
+    url: str
+    scope: str
+    municipality_code: int | None
+    status: str
+    version: int
+    version_id: int
+    title: str
+    text: str
+    language: str | None
+    content_type: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class CrawlSummary:
+    """What one crawl of one source did; printed at the end and stored in crawl_runs."""
+
+    source: str
+    run_id: int
+    status: str
+    fetched: int = 0
+    not_modified: int = 0
+    skipped: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+    capped: bool = False
+    duration_s: float = 0.0
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,189 @@
+"""Shared fixtures: an isolated home per test, no network but 127.0.0.1, real HTTP test sites."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from muni_crawl.example.server import RunningSite, StaticSiteHandler, serve
+
+TESTS = Path(__file__).parent
+SITES = TESTS / "sites"
+
+TENANTS_TOML = """
+[testrup]
+name = "Testkommune"
+code = 990
+contact_url = "https://testkommune.invalid/kontakt"
+
+[example]
+name = "Eksempel Kommune"
+code = 999
+contact_url = "http://127.0.0.1:8761/kontakt.html"
+
+[naboby]
+name = "Naboby Kommune"
+code = 998
+contact_url = "http://127.0.0.1:8764/kontakt.html"
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own MUNI_CRAWL_HOME and fast, test-sized crawl settings."""
+    home = tmp_path / "home"
+    (home / "spiders").mkdir(parents=True)
+    (home / "spiders" / "tenants.toml").write_text(TENANTS_TOML, encoding="utf-8")
+    for name in list(os.environ):
+        if name.startswith("MUNI_CRAWL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MUNI_CRAWL_HOME", str(home))
+    monkeypatch.setenv("MUNI_CRAWL_DOWNLOAD_TIMEOUT", "2")
+    monkeypatch.setenv("MUNI_CRAWL_RETRIES", "1")
+    monkeypatch.setenv("MUNI_CRAWL_DOWNLOAD_DELAY", "0")
+    monkeypatch.setenv("MUNI_CRAWL_MAX_QUERY_VARIANTS", "3")
+    return home
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection from the test process to an address other than 127.0.0.1."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                raise ConnectionRefusedError(f"tests may only connect to 127.0.0.1, not {host}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+class TestSiteHandler(StaticSiteHandler):
+    """The basic test site plus special routes for failure modes; logs every request."""
+
+    requests: list[tuple[str, str, dict[str, str]]]
+    mode: dict[str, Any]
+
+    def route(self, path: str) -> bool:
+        self.requests.append(("GET", self.path, dict(self.headers.items())))
+        delay = self.mode.get("delay", 0.0)
+        if delay:
+            time.sleep(delay)
+        if path == "/error500.html":
+            self.send_text(500, "Intern fejl")
+            return True
+        if path == "/slow.html":
+            time.sleep(4)
+            self.send_text(200, "<html><body><p>for sent</p></body></html>")
+            return True
+        if path in ("/loop.html", "/loop2.html"):
+            self.send_response(302)
+            self.send_header("Location", "/loop2.html" if path == "/loop.html" else "/loop.html")
+            self.end_headers()
+            return True
+        if path == "/huge.html":
+            chunk = b"<p>" + b"storskrald " * 1000 + b"</p>"
+            size = 20 * 1024 * 1024
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(size // len(chunk) * len(chunk)))
+            self.end_headers()
+            try:
+                for _ in range(size // len(chunk)):
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return True
+        if path == "/junk.html":
+            data = bytes(range(256)) * 64
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return True
+        if self.mode.get("no_conditional"):
+            # a CMS that sends a new ETag on every request and never answers 304
+            found = self.body_for(path)
+            if found is None:
+                self.send_text(404, "Siden findes ikke")
+                return True
+            data, ctype = found
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("ETag", f'"{time.time_ns()}"')
+            self.end_headers()
+            self.wfile.write(data)
+            return True
+        return False
+
+
+SiteFactory = Callable[..., RunningSite]
+
+
+@pytest.fixture
+def site_server(tmp_path: Path) -> Iterator[SiteFactory]:
+    """Start a copy of a site from tests/sites on 127.0.0.1; returns the running site.
+
+    The copy lives in tmp_path/<name>, so a test can edit pages between crawls. The handler
+    class is reachable as site.server.RequestHandlerClass (requests log, mode dict).
+    """
+    running: list[RunningSite] = []
+
+    def start(name: str = "basic", **mode: Any) -> RunningSite:
+        root = tmp_path / f"site-{name}-{len(running)}"
+        shutil.copytree(SITES / name, root)
+        handler = type("Handler", (TestSiteHandler,), {"requests": [], "mode": dict(mode)})
+        site = serve(root, handler=handler, name=name)
+        running.append(site)
+        return site
+
+    yield start
+    for site in running:
+        site.stop()
+
+
+def write_source(home: Path, name: str, url: str, **extra: Any) -> Path:
+    """Write spiders/<name>.toml pointing at a test site."""
+    host = url.split("/")[2]
+    fields = {
+        "kind": "municipal",
+        "tenants": ["testrup"],
+        "start_urls": [url + "/"],
+        "allowed_domains": [host],
+        **extra,
+    }
+    lines = []
+    for key, value in fields.items():
+        if isinstance(value, str):
+            lines.append(f'{key} = "{value}"')
+        elif isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, list):
+            items = ", ".join(f'"{v}"' for v in value)
+            lines.append(f"{key} = [{items}]")
+        else:
+            lines.append(f"{key} = {value}")
+    path = home / "spiders" / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def calm(site: RunningSite) -> RunningSite:
+    """Drop the links to the failure routes from the site's index (fast, failure-free crawls)."""
+    index = site.server.RequestHandlerClass.root / "index.html"  # type: ignore[attr-defined]
+    html = index.read_text(encoding="utf-8")
+    start = html.index("<p><a href='/intern/")
+    end = html.index("</p>", start) + len("</p>")
+    index.write_text(html[:start] + html[end:], encoding="utf-8")
+    return site

@@ -92,17 +92,15 @@ class Store:
     # -- crawl runs -------------------------------------------------------------------------
 
     def start_run(self, source: str) -> int:
-        """Open a run; any earlier run of the source still 'running' by a dead process is aborted."""
+        """Open a run. The caller holds the source's lock, so any run of this source still
+        marked 'running' belongs to a process that died: it is marked 'aborted'."""
         with self.transaction() as db:
-            for row in db.execute(
-                "SELECT id, pid FROM crawl_runs WHERE source = ? AND status = 'running'", (source,)
-            ).fetchall():
-                if not _pid_alive(row["pid"]):
-                    db.execute(
-                        "UPDATE crawl_runs SET status = 'aborted', finished_at = ?,"
-                        " message = 'process died before the run finished' WHERE id = ?",
-                        (utcnow(), row["id"]),
-                    )
+            db.execute(
+                "UPDATE crawl_runs SET status = 'aborted', finished_at = ?,"
+                " message = 'process died before the run finished'"
+                " WHERE source = ? AND status = 'running'",
+                (utcnow(), source),
+            )
             cur = db.execute(
                 "INSERT INTO crawl_runs(source, started_at, status, pid) VALUES (?, ?, 'running', ?)",
                 (source, utcnow(), os.getpid()),
@@ -301,17 +299,3 @@ class Store:
             else self.db.execute(sql).fetchone()
         )
         return int(row[0])
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

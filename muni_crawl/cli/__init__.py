@@ -13,13 +13,23 @@ from typing import Any
 
 import click
 
-from muni_crawl.cli.common import EXIT_FAILURE, HomeContext
+from muni_crawl.cli.common import HomeContext
 from muni_crawl.errors import MuniCrawlError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class MuniGroup(click.Group):
+    """A group that turns library errors into one clear line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MuniCrawlError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=MuniGroup, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -55,15 +65,5 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point: library errors become one clear line and exit code 1."""
-    try:
-        return cli.main(args=argv, prog_name="muni-crawl", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(EXIT_FAILURE)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except MuniCrawlError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_FAILURE)
+    """Console-script entry point."""
+    return cli.main(args=argv, prog_name="muni-crawl")

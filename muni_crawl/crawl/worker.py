@@ -17,6 +17,7 @@ from typing import Any
 from muni_crawl.config import Settings
 from muni_crawl.crawl.spider import SourceSpider
 from muni_crawl.errors import MuniCrawlError
+from muni_crawl.locks import SourceLock
 from muni_crawl.sites import SiteSpec, load_registry
 from muni_crawl.store import Store
 from muni_crawl.versioning import finalise
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.load(home, **raw)
     try:
         spec = load_registry(settings.spiders_dir).source(args.source)
-        summary = crawl_source(spec, settings, progress=not args.quiet, verbose=args.verbose)
+        with SourceLock(settings.home / ".locks", spec.name):
+            summary = crawl_source(spec, settings, progress=not args.quiet, verbose=args.verbose)
     except MuniCrawlError as exc:
         print(json.dumps({"source": args.source, "error": str(exc)}))
         return 1

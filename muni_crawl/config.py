@@ -37,7 +37,7 @@ class Settings:
         metadata=_doc("SQLite database file (default: <home>/muni_crawl.db)."),
     )
     user_agent: str = field(
-        default="muni_crawl/0.1 (+https://github.com/muni-crawl/muni_crawl; municipal chatbot crawler)",
+        default="muni_crawl/0.1 (+https://github.com/muni-crawl/muni_crawl)",
         metadata=_doc("User-Agent sent to every site; name the project and a contact URL."),
     )
     download_timeout: float = field(

@@ -25,8 +25,14 @@ from muni_crawl.types import Document
 
 log = logging.getLogger(__name__)
 
-LOCAL_SECTION_XPATH = "//section[contains(concat(' ', normalize-space(@class), ' '), ' local-content ') and @data-municipality-code]"
-SOLUTION_XPATH = "//li[contains(concat(' ', normalize-space(@class), ' '), ' solution ') and @data-municipality-code]"
+
+def _class_xpath(tag: str, css_class: str) -> str:
+    has_class = f"contains(concat(' ', normalize-space(@class), ' '), ' {css_class} ')"
+    return f"//{tag}[{has_class} and @data-municipality-code]"
+
+
+LOCAL_SECTION_XPATH = _class_xpath("section", "local-content")
+SOLUTION_XPATH = _class_xpath("li", "solution")
 _WS = re.compile(r"[ \t\r\f\v]+")
 _BLANKS = re.compile(r"\n{3,}")
 
@@ -220,7 +226,9 @@ def _walk(node: lxml.html.HtmlElement, out: list[str]) -> None:
             out.append(node.tail)
         return
     if tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-        out.append("\n\n" + "#" * int(tag[1]) + " " + " ".join(node.text_content().split()) + "\n\n")
+        out.append(
+            "\n\n" + "#" * int(tag[1]) + " " + " ".join(node.text_content().split()) + "\n\n"
+        )
     else:
         if tag == "li":
             out.append("\n- ")

@@ -23,7 +23,9 @@ ALL_TENANTS = "*"
 DEFAULT_SCHEDULE = "0 3 * * *"
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
+)
 
 REQUIRED_KEYS = ("kind", "tenants", "start_urls", "allowed_domains")
 OPTIONAL_KEYS = (
@@ -93,9 +95,9 @@ class SiteSpec:
         host = host.lower().rstrip(".")
         for entry in self.allowed_domains:
             domain, entry_port = _split_port(entry)
-            if host == domain or host.endswith("." + domain):
-                if entry_port is None or entry_port == port:
-                    return True
+            host_ok = host == domain or host.endswith("." + domain)
+            if host_ok and (entry_port is None or entry_port == port):
+                return True
         return False
 
     def url_allowed(self, url: str) -> bool:
@@ -198,9 +200,13 @@ def _load_tenants(path: Path, errors: list[SiteSpecError]) -> dict[str, Tenant]:
     for slug, table in data.items():
         before = len(errors)
         if not _SLUG.match(slug):
-            errors.append(SiteSpecError(path, slug, "tenant slug must be lowercase a-z, 0-9, - or _"))
+            errors.append(
+                SiteSpecError(path, slug, "tenant slug must be lowercase a-z, 0-9, - or _")
+            )
         if not isinstance(table, dict):
-            errors.append(SiteSpecError(path, slug, "must be a table ([slug] with name, code, ...)"))
+            errors.append(
+                SiteSpecError(path, slug, "must be a table ([slug] with name, code, ...)")
+            )
             continue
         unknown = set(table) - {"name", "code", "contact_url"}
         for key in sorted(unknown):
@@ -248,12 +254,15 @@ def _load_source(
             errors.append(
                 SiteSpecError(path, "tenants", f"tenant {slug!r} is not declared in {TENANTS_FILE}")
             )
-    domains = [d.lower() for d in _str_list(path, "allowed_domains", data.get("allowed_domains"), errors)]
+    domains = [
+        d.lower() for d in _str_list(path, "allowed_domains", data.get("allowed_domains"), errors)
+    ]
     for domain in domains:
-        host = _split_port(domain)[0]
-        if not _HOST.match(host):
+        if not _HOST.match(_split_port(domain)[0]):
             errors.append(
-                SiteSpecError(path, "allowed_domains", f"{domain!r} is not a host name (no scheme or path)")
+                SiteSpecError(
+                    path, "allowed_domains", f"{domain!r} is not a host name (no scheme or path)"
+                )
             )
     allowed = tuple(sorted(set(domains)))
     start_urls = _str_list(path, "start_urls", data.get("start_urls"), errors)
@@ -273,7 +282,9 @@ def _load_source(
     delay = _positive(path, "download_delay", data.get("download_delay"), float, errors, zero=True)
     schedule = _expect(path, "schedule", data.get("schedule", DEFAULT_SCHEDULE), str, errors)
     if isinstance(schedule, str) and not _valid_cron(schedule):
-        errors.append(SiteSpecError(path, "schedule", f"{schedule!r} is not a 5-field cron expression"))
+        errors.append(
+            SiteSpecError(path, "schedule", f"{schedule!r} is not a 5-field cron expression")
+        )
     enabled = _expect(path, "enabled", data.get("enabled", True), bool, errors)
     description = _expect(path, "description", data.get("description", ""), str, errors)
     if len(errors) != before:

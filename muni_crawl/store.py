@@ -102,7 +102,8 @@ class Store:
                 (utcnow(), source),
             )
             cur = db.execute(
-                "INSERT INTO crawl_runs(source, started_at, status, pid) VALUES (?, ?, 'running', ?)",
+                "INSERT INTO crawl_runs(source, started_at, status, pid)"
+                " VALUES (?, ?, 'running', ?)",
                 (source, utcnow(), os.getpid()),
             )
             return int(cur.lastrowid or 0)
@@ -110,7 +111,9 @@ class Store:
     def bump_run(self, run_id: int, counter: str, by: int = 1) -> None:
         if counter not in RUN_COUNTERS:
             raise ValueError(counter)
-        self.db.execute(f"UPDATE crawl_runs SET {counter} = {counter} + ? WHERE id = ?", (by, run_id))
+        self.db.execute(
+            f"UPDATE crawl_runs SET {counter} = {counter} + ? WHERE id = ?", (by, run_id)
+        )
 
     def finish_run(
         self,
@@ -230,9 +233,7 @@ class Store:
                     run_id,
                 ),
             )
-            db.execute(
-                "UPDATE crawl_runs SET fetched = fetched + 1 WHERE id = ?", (run_id,)
-            )
+            db.execute("UPDATE crawl_runs SET fetched = fetched + 1 WHERE id = ?", (run_id,))
 
     def record_seen(self, run_id: int, source: str, url: str, *, counter: str) -> None:
         """A known URL is still there but was not re-downloaded (304, or sitemap lastmod)."""

@@ -1,4 +1,4 @@
-"""Frozen dataclasses passed between the stages: extracted documents, stored pages, crawl summaries."""
+"""Frozen dataclasses passed between stages: extracted documents, pages, crawl summaries."""
 
 from __future__ import annotations
 

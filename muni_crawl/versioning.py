@@ -74,7 +74,9 @@ def strip_boilerplate(text: str, boilerplate: set[str]) -> str:
     return tidy("\n\n".join(kept))
 
 
-def finalise(store: Store, source: str, run_id: int, *, complete: bool, ratio: float) -> VersionCounts:
+def finalise(
+    store: Store, source: str, run_id: int, *, complete: bool, ratio: float
+) -> VersionCounts:
     """Turn this source's fetched resources into page versions; see the module docstring."""
     db = store.db
     counts = VersionCounts()
@@ -91,7 +93,9 @@ def finalise(store: Store, source: str, run_id: int, *, complete: bool, ratio: f
         " FROM resources WHERE source = ? AND status = 'live' AND extracted IS NOT NULL",
         (source,),
     ).fetchall()
-    extracted = {r["url"]: [Document.from_dict(d) for d in json.loads(r["extracted"])] for r in rows}
+    extracted = {
+        r["url"]: [Document.from_dict(d) for d in json.loads(r["extracted"])] for r in rows
+    }
     html_texts = [
         [d.text for d in docs]
         for url, docs in extracted.items()
@@ -104,7 +108,9 @@ def finalise(store: Store, source: str, run_id: int, *, complete: bool, ratio: f
     ).fetchone()
     reclean_all = state is None or state["boilerplate_hash"] != bp_hash
     if reclean_all and state is not None:
-        log.info("%s: boilerplate changed (%d blocks); re-cleaning all pages", source, len(boilerplate))
+        log.info(
+            "%s: boilerplate changed (%d blocks); re-cleaning all pages", source, len(boilerplate)
+        )
     for row in rows:
         if not reclean_all and row["processed_fingerprint"] == row["raw_fingerprint"]:
             continue
@@ -170,7 +176,8 @@ def _apply_resource(
         if page is None:
             cur = db.execute(
                 "INSERT INTO pages(source, url, resource_url, scope, municipality_code, status,"
-                " current_version, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, 'live', 0, ?, ?)",
+                " current_version, first_seen_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 'live', 0, ?, ?)",
                 (source, doc.url, resource_url, doc.scope, doc.municipality_code, now, now),
             )
             page_id, version = int(cur.lastrowid or 0), 0
@@ -186,7 +193,17 @@ def _apply_resource(
         db.execute(
             "INSERT INTO page_versions(page_id, version, fingerprint, title, language,"
             " content_type, text, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (page_id, version + 1, digest, doc.title, doc.language, doc.content_type, text, run_id, now),
+            (
+                page_id,
+                version + 1,
+                digest,
+                doc.title,
+                doc.language,
+                doc.content_type,
+                text,
+                run_id,
+                now,
+            ),
         )
         db.execute(
             "UPDATE pages SET current_version = ?, status = 'live', deleted_at = NULL,"

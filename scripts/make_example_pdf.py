@@ -24,11 +24,21 @@ from fpdf import FPDF
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "muni_crawl" / "example" / "sites" / "kommune" / "dokumenter"
-CREATED = dt.datetime(2026, 1, 5, 9, 0, 0, tzinfo=dt.timezone.utc)
+CREATED = dt.datetime(2026, 1, 5, 9, 0, 0, tzinfo=dt.UTC)
 
 MONTHS = [
-    "januar", "februar", "marts", "april", "maj", "juni",
-    "juli", "august", "september", "oktober", "november", "december",
+    "januar",
+    "februar",
+    "marts",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "december",
 ]
 
 
@@ -110,21 +120,27 @@ def affaldskalender(path: Path) -> None:
         "Eksempel Forsyning på telefon 70 10 22 00 (hverdage kl. 8-15)."
     )
     pdf.h2("Storskrald - faste afhentningsdage")
-    pdf.bullets([
-        "Storskrald hentes i Eksempelby den første tirsdag i hver måned. "
-        "Bestil senest kl. 12 fredagen før.",
-        "I Vesterlund og Østerhede hentes storskrald den tredje torsdag i hver måned. "
-        "Bestil senest kl. 12 mandagen før.",
-        "Højst 2 kubikmeter per afhentning og højst fem afhentninger per husstand om året.",
-        "Stil storskraldet ved skel senest kl. 6 om morgenen på afhentningsdagen.",
-    ])
-    rows: list[tuple[str, ...]] = [("Måned", "Eksempelby (tirsdag)", "Vesterlund og Østerhede (torsdag)")]
+    pdf.bullets(
+        [
+            "Storskrald hentes i Eksempelby den første tirsdag i hver måned. "
+            "Bestil senest kl. 12 fredagen før.",
+            "I Vesterlund og Østerhede hentes storskrald den tredje torsdag i hver måned. "
+            "Bestil senest kl. 12 mandagen før.",
+            "Højst 2 kubikmeter per afhentning og højst fem afhentninger per husstand om året.",
+            "Stil storskraldet ved skel senest kl. 6 om morgenen på afhentningsdagen.",
+        ]
+    )
+    rows: list[tuple[str, ...]] = [
+        ("Måned", "Eksempelby (tirsdag)", "Vesterlund og Østerhede (torsdag)")
+    ]
     for month in range(1, 13):
-        rows.append((
-            MONTHS[month - 1].capitalize(),
-            human(nth_weekday(2026, month, 1, 1)),
-            human(nth_weekday(2026, month, 3, 3)),
-        ))
+        rows.append(
+            (
+                MONTHS[month - 1].capitalize(),
+                human(nth_weekday(2026, month, 1, 1)),
+                human(nth_weekday(2026, month, 3, 3)),
+            )
+        )
     pdf.table(rows, (40, 60, 74))
     pdf.h2("Ekstra forårsrunde")
     pdf.para(
@@ -156,12 +172,14 @@ def affaldskalender(path: Path) -> None:
         "Storskrald flyttes ikke, fordi ingen af de faste afhentningsdage i 2026 falder på en helligdag."
     )
     pdf.h2("Genbrugspladser")
-    pdf.bullets([
-        "Eksempelby Genbrugsplads, Industrivej 12: sommertid (1. april - 30. september) hverdage "
-        "kl. 8-19, weekend og helligdage kl. 8-17. Vintertid hverdage kl. 10-17, weekend kl. 9-16.",
-        "Vesterlund Genbrugsplads, Mosevej 3: tirsdag og torsdag kl. 13-18, lørdag kl. 9-13.",
-        "Lukket 24., 25., 26. og 31. december samt 1. januar.",
-    ])
+    pdf.bullets(
+        [
+            "Eksempelby Genbrugsplads, Industrivej 12: sommertid (1. april - 30. september) hverdage "
+            "kl. 8-19, weekend og helligdage kl. 8-17. Vintertid hverdage kl. 10-17, weekend kl. 9-16.",
+            "Vesterlund Genbrugsplads, Mosevej 3: tirsdag og torsdag kl. 13-18, lørdag kl. 9-13.",
+            "Lukket 24., 25., 26. og 31. december samt 1. januar.",
+        ]
+    )
     pdf.output(str(path))
 
 
@@ -175,52 +193,70 @@ def takster(path: Path) -> None:
         "vedtaget med budgettet for 2026. Alle beløb er i kroner og gælder fra 1. januar 2026."
     )
     sections: list[tuple[str, list[tuple[str, str]]]] = [
-        ("Borgerservice", [
-            ("Pas, voksne 18-64 år", "721 kr."),
-            ("Pas, 65 år og derover", "383 kr."),
-            ("Pas, børn 0-17 år", "156 kr."),
-            ("Kørekort, første, fornyelse eller duplikat", "280 kr."),
-            ("Internationalt kørekort", "200 kr."),
-            ("Erstatningssundhedskort (gratis under 15 år)", "205 kr."),
-            ("Skift af læge", "225 kr."),
-        ]),
-        ("Parkering", [
-            ("Beboerparkering, første tilladelse i husstanden", "600 kr. per år"),
-            ("Beboerparkering, anden tilladelse", "1.200 kr. per år"),
-            ("Erhvervstilladelse i zone A eller B", "2.400 kr. per år"),
-            ("Gæstebillet (højst 30 per husstand per år)", "10 kr. per døgn"),
-        ]),
-        ("Ældre", [
-            ("Madordning, hovedret", "57 kr. per hovedret"),
-            ("Madordning, biret", "15 kr."),
-            ("Midlertidig praktisk hjælp (højst)", "130 kr. per time"),
-            ("Fuld madpakke i plejebolig", "3.950 kr. per måned"),
-        ]),
-        ("Børn", [
-            ("Dagpleje", "3.690 kr. per måned"),
-            ("Vuggestue", "4.150 kr. per måned"),
-            ("Børnehave", "2.350 kr. per måned"),
-            ("SFO, fuld tid", "1.950 kr. per måned"),
-            ("Morgen-SFO", "450 kr. per måned"),
-            ("Fritidsklub 4.-6. klasse", "480 kr. per måned"),
-        ]),
-        ("Affald", [
-            ("Affaldsgebyr, enfamiliehus", "3.420 kr. per år"),
-            ("Affaldsgebyr, sommerhus", "1.780 kr. per år"),
-            ("Haveaffaldsordning", "895 kr. per år"),
-            ("Genbrugsplads, erhverv", "250 kr. per besøg"),
-            ("Ny adgangsbrik til genbrugspladsen, erhverv", "50 kr."),
-        ]),
-        ("Byggeri, kultur og lokaler", [
-            ("Byggesag, enfamiliehus og sommerhus", "gebyrfri"),
-            ("Byggesag, erhverv og etageboliger", "548 kr. per time"),
-            ("Svømmehal, voksen / barn og pensionist", "45 kr. / 25 kr."),
-            ("Svømmehal, 10-turskort voksen", "400 kr."),
-            ("Leje af Vesterlund Hallen, private", "300 kr. per time"),
-            ("Leje af Rådhushallen til private arrangementer", "1.500 kr. per dag"),
-            ("Bibliotek, for sen aflevering 1-7 / 8-30 dage", "20 kr. / 60 kr."),
-            ("Print på biblioteket, sort-hvid / farve", "2 kr. / 5 kr. per side"),
-        ]),
+        (
+            "Borgerservice",
+            [
+                ("Pas, voksne 18-64 år", "721 kr."),
+                ("Pas, 65 år og derover", "383 kr."),
+                ("Pas, børn 0-17 år", "156 kr."),
+                ("Kørekort, første, fornyelse eller duplikat", "280 kr."),
+                ("Internationalt kørekort", "200 kr."),
+                ("Erstatningssundhedskort (gratis under 15 år)", "205 kr."),
+                ("Skift af læge", "225 kr."),
+            ],
+        ),
+        (
+            "Parkering",
+            [
+                ("Beboerparkering, første tilladelse i husstanden", "600 kr. per år"),
+                ("Beboerparkering, anden tilladelse", "1.200 kr. per år"),
+                ("Erhvervstilladelse i zone A eller B", "2.400 kr. per år"),
+                ("Gæstebillet (højst 30 per husstand per år)", "10 kr. per døgn"),
+            ],
+        ),
+        (
+            "Ældre",
+            [
+                ("Madordning, hovedret", "57 kr. per hovedret"),
+                ("Madordning, biret", "15 kr."),
+                ("Midlertidig praktisk hjælp (højst)", "130 kr. per time"),
+                ("Fuld madpakke i plejebolig", "3.950 kr. per måned"),
+            ],
+        ),
+        (
+            "Børn",
+            [
+                ("Dagpleje", "3.690 kr. per måned"),
+                ("Vuggestue", "4.150 kr. per måned"),
+                ("Børnehave", "2.350 kr. per måned"),
+                ("SFO, fuld tid", "1.950 kr. per måned"),
+                ("Morgen-SFO", "450 kr. per måned"),
+                ("Fritidsklub 4.-6. klasse", "480 kr. per måned"),
+            ],
+        ),
+        (
+            "Affald",
+            [
+                ("Affaldsgebyr, enfamiliehus", "3.420 kr. per år"),
+                ("Affaldsgebyr, sommerhus", "1.780 kr. per år"),
+                ("Haveaffaldsordning", "895 kr. per år"),
+                ("Genbrugsplads, erhverv", "250 kr. per besøg"),
+                ("Ny adgangsbrik til genbrugspladsen, erhverv", "50 kr."),
+            ],
+        ),
+        (
+            "Byggeri, kultur og lokaler",
+            [
+                ("Byggesag, enfamiliehus og sommerhus", "gebyrfri"),
+                ("Byggesag, erhverv og etageboliger", "548 kr. per time"),
+                ("Svømmehal, voksen / barn og pensionist", "45 kr. / 25 kr."),
+                ("Svømmehal, 10-turskort voksen", "400 kr."),
+                ("Leje af Vesterlund Hallen, private", "300 kr. per time"),
+                ("Leje af Rådhushallen til private arrangementer", "1.500 kr. per dag"),
+                ("Bibliotek, for sen aflevering 1-7 / 8-30 dage", "20 kr. / 60 kr."),
+                ("Print på biblioteket, sort-hvid / farve", "2 kr. / 5 kr. per side"),
+            ],
+        ),
     ]
     for title, rows in sections:
         pdf.h2(title)

@@ -33,7 +33,9 @@ def test_the_shipped_spiders_folder_loads_with_real_sources() -> None:
     kinds = {s.kind for s in registry.sources.values()}
     assert kinds == {"municipal", "borger_dk", "selvbetjening"}
     assert registry.source("borger.dk").feeds("aarhus")
-    assert registry.source("aarhus").feeds("aarhus") and not registry.source("aarhus").feeds("vejle")
+    assert registry.source("aarhus").feeds("aarhus") and not registry.source("aarhus").feeds(
+        "vejle"
+    )
     assert registry.tenant("aarhus").code == 751
 
 
@@ -67,7 +69,7 @@ def test_a_port_in_allowed_domains_admits_only_that_port(isolated_home: Path) ->
         (GOOD + 'colour = "blue"\n', "colour", "unknown key"),
         (GOOD.replace('kind = "municipal"\n', ""), "kind", "missing required key"),
         (GOOD.replace('"municipal"', '"blog"'), "kind", "must be one of"),
-        (GOOD + "max_pages = \"many\"\n", "max_pages", "expected int"),
+        (GOOD + 'max_pages = "many"\n', "max_pages", "expected int"),
         (GOOD + "max_pages = -3\n", "max_pages", "must be positive"),
         (GOOD.replace('["testrup"]', '["atlantis"]'), "tenants", "not declared"),
         (GOOD.replace("https://www.testrup.invalid/", "www.testrup.invalid"), "start_urls", "http"),
@@ -76,7 +78,7 @@ def test_a_port_in_allowed_domains_admits_only_that_port(isolated_home: Path) ->
         (GOOD + 'exclude = ["(unclosed"]\n', "exclude", "regular expression"),
         (GOOD + 'schedule = "every night"\n', "schedule", "cron"),
         (GOOD + "enabled = 1\n", "enabled", "expected bool"),
-        ("kind = \"municipal\"\ntenants = [\n", None, "invalid TOML"),
+        ('kind = "municipal"\ntenants = [\n', None, "invalid TOML"),
     ],
 )
 def test_each_mistake_names_file_and_field(

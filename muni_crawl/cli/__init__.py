@@ -46,7 +46,9 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> Non
     Example: muni-crawl crawl --all
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     ctx.obj = HomeContext(home=home, verbose=verbose, quiet=quiet or not sys.stderr.isatty())
 
 

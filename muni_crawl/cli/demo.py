@@ -21,7 +21,9 @@ def _start_sites() -> list:  # type: ignore[type-arg]
         return serve_examples()
     except OSError as exc:
         ports = ", ".join(str(p) for p in EXAMPLE_SITES.values())
-        click.echo(f"Error: cannot serve the example sites on 127.0.0.1 ports {ports}: {exc}", err=True)
+        click.echo(
+            f"Error: cannot serve the example sites on 127.0.0.1 ports {ports}: {exc}", err=True
+        )
         sys.exit(EXIT_FAILURE)
 
 
@@ -48,11 +50,18 @@ def demo(home: HomeContext) -> None:
     with Store(home.settings.database) as store:
         stored = store.pages()
     click.echo(f"\n{len(stored)} pages stored; a few of them:")
-    sample = [p for p in stored if p.scope == "local"][:3] + [p for p in stored if p.scope != "local"][:5]
+    sample = [p for p in stored if p.scope == "local"][:3] + [
+        p for p in stored if p.scope != "local"
+    ][:5]
     emit(
         [
-            {"source": p.source, "url": p.url, "scope": p.scope, "title": p.title,
-             "start of text": " ".join(p.text.split())[:80]}
+            {
+                "source": p.source,
+                "url": p.url,
+                "scope": p.scope,
+                "title": p.title,
+                "start of text": " ".join(p.text.split())[:80],
+            }
             for p in sample
         ],
         ["source", "url", "scope", "title", "start of text"],

@@ -9,7 +9,7 @@ from scrapy.http import Request
 
 
 class RetryBackoffMiddleware:
-    """Delays a retried request by base * 2**(attempt-1) seconds (capped); first tries go at once."""
+    """Delays a retry by base * 2**(attempt-1) seconds, capped; first tries go at once."""
 
     def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
         self.base = base

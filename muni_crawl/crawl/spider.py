@@ -90,9 +90,7 @@ class SourceSpider(scrapy.Spider):
                 yield request
 
     def _sitemap_request(self, url: str) -> Request:
-        return Request(
-            url, callback=self.parse_sitemap, errback=self.on_sitemap_error, priority=10
-        )
+        return Request(url, callback=self.parse_sitemap, errback=self.on_sitemap_error, priority=10)
 
     def page_request(self, url: str, depth: int, lastmod: str | None = None) -> Request | None:
         """A request for a page, or None when the guards or the sitemap's lastmod say skip it."""
@@ -192,7 +190,7 @@ class SourceSpider(scrapy.Spider):
             self.counts["gone"] += 1
             self._progress()
             return
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         encoding = response.encoding if isinstance(response, TextResponse) else None
         try:
             documents = extract(
@@ -259,7 +257,7 @@ class SourceSpider(scrapy.Spider):
     def on_page_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
         url = normalize_url(request.url) if request is not None else "?"
-        if failure.check(IgnoreRequest) and "robots" in str(failure.value).lower():
+        if isinstance(failure.value, IgnoreRequest) and "robots" in str(failure.value).lower():
             self.counts["robots"] += 1
             log.debug("robots.txt forbids %s", url)
             return

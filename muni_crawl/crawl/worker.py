@@ -85,7 +85,9 @@ def crawl_source(
     # signal receivers are weakly referenced: keep named functions alive until the end
     crawler.signals.connect(on_opened, signal=signals.spider_opened)
     crawler.signals.connect(on_closed, signal=signals.spider_closed)
-    process.crawl(crawler, spec=spec, store=store, run_id=run_id, settings=settings, progress=progress)
+    process.crawl(
+        crawler, spec=spec, store=store, run_id=run_id, settings=settings, progress=progress
+    )
     process.start()
     spider = spiders[0] if spiders else None
     finished = bool(close_reason) and close_reason[0] == "finished"
@@ -99,9 +101,7 @@ def crawl_source(
         and seen > 0
         and failed <= MAX_FAILED_SHARE_FOR_DELETIONS * (seen + failed)
     )
-    counts = finalise(
-        store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio
-    )
+    counts = finalise(store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio)
     if seen == 0 and failed > 0:
         status = "failed"
     elif failed > 0 or not finished:

@@ -1,1 +1,1 @@
-"""The bundled offline example: fictional municipal, borger.dk-like and selvbetjening.nu-like sites."""
+"""The bundled offline example: fictional municipal, borger.dk- and selvbetjening.nu-like sites."""

@@ -126,7 +126,7 @@ def serve(
 ) -> RunningSite:
     """Serve `root` on host:port (0 = any free port) in a daemon thread."""
     attrs = {"root": root, "base_url": ""}
-    cls = type(f"{handler.__name__}_{name or 'site'}", (handler,), attrs)
+    cls: type[StaticSiteHandler] = type(f"{handler.__name__}_{name or 'site'}", (handler,), attrs)
     server = ThreadingHTTPServer((host, port), cls)
     server.daemon_threads = True
     url = f"http://{host}:{server.server_address[1]}"

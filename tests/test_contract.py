@@ -1,0 +1,46 @@
+"""Contracts: the public API, the CLI's help and the README stay in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+import muni_crawl
+from muni_crawl.cli import cli
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _commands(group: click.Group, prefix: str = "muni-crawl") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        path = f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            found += _commands(command, path)
+        else:
+            found.append((path, command))
+    return found
+
+
+def test_all_is_sorted_and_importable() -> None:
+    assert muni_crawl.__all__ == sorted(muni_crawl.__all__)
+    for name in muni_crawl.__all__:
+        assert hasattr(muni_crawl, name), name
+
+
+def test_every_command_has_help_with_an_example_and_is_in_the_readme() -> None:
+    commands = _commands(cli)
+    assert len(commands) >= 7
+    for path, _command in commands:
+        args = [*path.split()[1:], "-h"]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, (path, result.output)
+        assert "Example:" in result.output, f"{path} help has no example"
+        assert f"`{path}`" in README, f"{path} is not in the README's command reference"
+
+
+def test_the_readme_has_the_two_quickstart_commands() -> None:
+    assert "## Quickstart" in README
+    assert "make demo" in README and "make test" in README

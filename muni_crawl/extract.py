@@ -131,6 +131,13 @@ def tidy(text: str) -> str:
 def _extract_html(html: str, url: str) -> Document:
     tree = _parse(html)
     text = _markdown(html, url)
+    if "\n" not in text:
+        # trafilatura falls back to flat text on short pages; the page's own <main>/<article>
+        # keeps paragraphs and headings, which chunking and boilerplate removal rely on
+        main = _main_element(tree)
+        structured = fragment_markdown(main) if main is not None else ""
+        if "\n" in structured:
+            text = structured
     if not text:
         raise ExtractionError("no main text found")
     return Document(
@@ -140,6 +147,14 @@ def _extract_html(html: str, url: str) -> Document:
         content_type="text/html",
         language=_language(tree),
     )
+
+
+def _main_element(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+    for xpath in ("//main//article", "//article", "//main", "//*[@role='main']"):
+        found = tree.xpath(xpath)
+        if found:
+            return found[0]
+    return None
 
 
 def _extract_borger_dk(html: str, url: str) -> list[Document]:

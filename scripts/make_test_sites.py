@@ -82,11 +82,18 @@ PAGES = {
 }
 
 
+# inside <article>, so trafilatura keeps it: only muni_crawl's own boilerplate learning removes it
+EDITOR_NOTE = (
+    "<p>Siden vedligeholdes af Testkommunes webredaktion. Skriv til webredaktionen,"
+    " hvis du finder fejl på siden.</p>"
+)
+
+
 def page(title: str, body: str) -> str:
     return (
         '<!doctype html>\n<html lang="da"><head><meta charset="utf-8">'
         f"<title>{title} | Testkommune</title></head><body>"
-        f"<header>{MENU}</header>{COOKIE}<main><article><h1>{title}</h1>{body}</article></main>"
+        f"<header>{MENU}</header>{COOKIE}<main><article><h1>{title}</h1>{body}{EDITOR_NOTE}</article></main>"
         f"{FOOTER}</body></html>\n"
     )
 

@@ -1,0 +1,573 @@
+"""Crawl benchmark: how fast does a full crawl and an incremental re-crawl of one site run?
+
+Why it exists: municipal sites have thousands of pages and are re-crawled every night, so the
+crawler's throughput, CPU time and memory on a realistic site decide how many sources one
+machine can keep fresh. This script measures them without touching the network: it generates a
+static site of N Danish municipal-style pages (shared menu, cookie banner and footer around a
+distinct article on every page) in a temporary folder, serves it on 127.0.0.1 with the
+project's own example server, and crawls it twice with the real crawler (run_crawl):
+
+- "first": every page is new, downloaded, extracted and stored;
+- "re-crawl": nothing changed, so every page should come back as 304 Not Modified and the
+  crawl must report 0 new and 0 changed pages.
+
+The site is link-driven on purpose (no sitemap; robots.txt only allows everything): index ->
+~50 section pages -> leaf pages, plus a few cross-links, so every page is within depth 2 and the
+re-crawl exercises conditional requests rather than sitemap lastmod skipping.
+
+CPU seconds and peak RSS are those of the crawl worker process (the crawl runs in a child
+process); the server runs in this process and is not counted. The peak RSS comes from
+ru_maxrss of RUSAGE_CHILDREN, the maximum over all children so far, so the re-crawl row can
+never show less than the first row.
+
+Run it (from the repository root, with the project's virtual environment active):
+
+    python benchmarks/crawl.py              # 2000 pages
+    python benchmarks/crawl.py --pages 300  # a quicker run
+    python benchmarks/crawl.py --keep       # keep the generated site and database
+
+It exits with code 1 when the re-crawl reports new or changed pages, or when the first crawl
+stored fewer than N pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import platform
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from muni_crawl import CrawlSummary, Settings, Store, run_crawl
+from muni_crawl.example.server import serve
+
+SOURCE = "bench"
+TENANT_NAME = "Bench Kommune"
+MAX_SECTIONS = 50
+CROSS_LINKS = 3
+SEED = 990
+
+# -- word lists for generated Danish text ------------------------------------------------------
+
+TOPICS = [
+    "Affald og genbrug",
+    "Skole og uddannelse",
+    "Dagtilbud og pasning",
+    "Ældre og pleje",
+    "Byggeri og byggesager",
+    "Parkering",
+    "Sundhed og forebyggelse",
+    "Natur og miljø",
+    "Kultur og fritid",
+    "Job og ledighed",
+    "Borgerservice",
+    "Veje og trafik",
+    "Handicap og hjælpemidler",
+    "Bolig og boligstøtte",
+    "Skat og ejendomsskat",
+    "Pas og kørekort",
+    "Flytning",
+    "Sygedagpenge",
+    "Pension",
+    "Tandpleje",
+    "Biblioteker",
+    "Idræt og foreninger",
+    "Beredskab",
+    "Kollektiv trafik",
+    "Vand og kloak",
+    "Klima og energi",
+    "Erhverv og iværksætteri",
+    "Politik og byråd",
+    "Integration",
+    "Familie og børn",
+    "Misbrug og rådgivning",
+    "Psykiatri",
+    "Fødsel og barsel",
+    "Dødsfald og begravelse",
+    "Vielse og navngivning",
+    "Udbetaling og ydelser",
+    "Digital post",
+    "Grønne områder",
+    "Lokalplaner",
+    "Kommuneplan",
+]
+
+DISTRICTS = ["Nordby", "Sønderby", "Østerby", "Vesterby", "Havnekvarteret", "Bakkely"]
+
+ACTIONS = [
+    "Søg om",
+    "Bestil",
+    "Ansøg om",
+    "Forny",
+    "Skift",
+    "Opsig",
+    "Anmeld",
+    "Få hjælp til",
+    "Klag over",
+    "Book tid til",
+    "Ændr",
+    "Læs om",
+]
+
+THINGS = [
+    "storskrald",
+    "haveaffald",
+    "friplads",
+    "hjemmehjælp",
+    "byggetilladelse",
+    "beboerlicens",
+    "boligstøtte",
+    "tilskud til briller",
+    "ledsagerordning",
+    "madservice",
+    "skolebus",
+    "fritidsordning",
+    "nyt sygesikringskort",
+    "pas til børn",
+    "dispensation",
+    "kørselsordning",
+    "rengøring",
+    "hjælpemidler",
+    "lån til ejendomsskat",
+    "plads i klub",
+    "genoptræning",
+    "skadedyrsbekæmpelse",
+    "vejbelysning",
+    "en ny affaldsbeholder",
+]
+
+SUBJECTS = [
+    "Kommunen",
+    "Borgerservice",
+    "Din sagsbehandler",
+    "Forvaltningen",
+    "Teknik og Miljø",
+    "Visitationen",
+    "Social- og Sundhedsafdelingen",
+    "Skoleafdelingen",
+    "Byrådet",
+    "Ydelseskontoret",
+]
+
+VERBS = [
+    "behandler",
+    "vurderer",
+    "sender",
+    "godkender",
+    "registrerer",
+    "kontrollerer",
+    "udbetaler",
+    "opdaterer",
+    "besvarer",
+    "prioriterer",
+]
+
+OBJECTS = [
+    "din ansøgning",
+    "dokumentationen",
+    "alle henvendelser",
+    "sagen",
+    "klagen",
+    "bevillingen",
+    "oplysningerne fra dit skema",
+    "ansøgninger i den rækkefølge de modtages",
+    "de indsendte tegninger",
+    "beregningen af din ydelse",
+]
+
+ADVERBIALS = [
+    "inden for 14 dage",
+    "så hurtigt som muligt",
+    "via Digital Post",
+    "i løbet af fire uger",
+    "efter reglerne i serviceloven",
+    "når alle bilag er modtaget",
+    "i samarbejde med din læge",
+    "på hverdage mellem kl. 8 og 15",
+    "uden beregning",
+    "hvert år i januar",
+    "på baggrund af en konkret vurdering",
+    "i henhold til lokalplanen",
+]
+
+YOU_CAN = [
+    "Du kan",
+    "Som borger kan du",
+    "Har du spørgsmål, kan du",
+    "Hvis du er over 18 år, kan du",
+    "Forældre kan",
+    "Pårørende kan",
+]
+
+YOU_VERBS = [
+    "søge om",
+    "bestille",
+    "ringe og spørge om",
+    "læse mere om",
+    "klage over afgørelsen om",
+    "få vejledning om",
+    "ændre din aftale om",
+]
+
+CHANNELS = [
+    "på borger.dk",
+    "med MitID",
+    "i Borgerservice på rådhuset",
+    "på telefon 99 99 99 99",
+    "ved at udfylde den digitale formular",
+    "ved personligt fremmøde",
+    "hos dit lokale bibliotek",
+]
+
+NOTES = [
+    "Husk at have dit CPR-nummer klar, når du kontakter os.",
+    "Sagsbehandlingstiden kan være længere i sommerferien.",
+    "Afgørelsen kan påklages til Ankestyrelsen inden for fire uger.",
+    "Reglerne kan ændre sig, så tjek siden igen, før du søger.",
+    "Der kan være ventetid i perioder med mange henvendelser.",
+    "Du får svar i din digitale postkasse.",
+    "Ordningen er gratis for pensionister med lav indkomst.",
+    "Prisen reguleres hvert år af byrådet.",
+    "Oplys altid dit sagsnummer, hvis du har et.",
+    "Har du ikke Digital Post, sender vi brevet med almindelig post.",
+]
+
+HEADINGS = [
+    "Hvem kan søge?",
+    "Sådan gør du",
+    "Hvad koster det?",
+    "Frister og sagsbehandlingstid",
+    "Klagemuligheder",
+    "Dokumentation",
+    "Regler og lovgivning",
+    "Det skal du vide",
+    "Når du har fået svar",
+    "Gode råd",
+]
+
+
+def slugify(text: str) -> str:
+    """A URL path segment in the style of Danish CMSs: æ/ø/å spelt out, dashes between words."""
+    text = text.lower().replace("æ", "ae").replace("ø", "oe").replace("å", "aa")
+    words = "".join(c if c.isalnum() else " " for c in text).split()
+    return "-".join(words)
+
+
+def sentence(rng: random.Random, thing: str) -> str:
+    """One varied, grammatical-enough Danish sentence about `thing`."""
+    pattern = rng.randrange(7)  # a fixed note in one sentence of seven
+    if pattern in (0, 3, 5):
+        return (
+            f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+            f" {rng.choice(ADVERBIALS)}."
+        )
+    if pattern in (1, 4):
+        return f"{rng.choice(YOU_CAN)} {rng.choice(YOU_VERBS)} {thing} {rng.choice(CHANNELS)}."
+    if pattern == 2:
+        return rng.choice(NOTES)
+    return (
+        f"Når det gælder {thing}, {rng.choice(VERBS)} {rng.choice(SUBJECTS).lower()}"
+        f" {rng.choice(OBJECTS)} {rng.choice(ADVERBIALS)}."
+    )
+
+
+def paragraph(rng: random.Random, thing: str) -> str:
+    return " ".join(sentence(rng, thing) for _ in range(rng.randint(3, 6)))
+
+
+# -- the site -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SitePage:
+    path: str  # URL path, "/" or ending in "/"
+    title: str
+    thing: str
+    children: list[str]  # paths linked from the page body (a list of links)
+    cross: list[str]  # a few "see also" links
+
+
+def plan_site(pages: int, rng: random.Random) -> list[SitePage]:
+    """Index, sections and leaves: exactly `pages` pages, all within depth 2 of the index."""
+    n_sections = max(1, min(MAX_SECTIONS, (pages - 1) // 10))
+    if pages < 2:
+        n_sections = 0
+    titles = []
+    for i in range(n_sections):
+        topic = TOPICS[i % len(TOPICS)]
+        if i >= len(TOPICS):
+            topic += f" i {DISTRICTS[(i // len(TOPICS) - 1) % len(DISTRICTS)]}"
+        titles.append(topic)
+    sections = [SitePage(f"/{slugify(t)}/", t, t.split(" og ")[0].lower(), [], []) for t in titles]
+    leaves: list[SitePage] = []
+    for j in range(pages - 1 - n_sections):
+        section = sections[j % n_sections]
+        action, thing = rng.choice(ACTIONS), rng.choice(THINGS)
+        title = f"{action} {thing}"
+        path = f"{section.path}{slugify(title)}-{len(section.children) + 1}/"
+        section.children.append(path)
+        leaves.append(SitePage(path, title, thing, [], []))
+    for leaf in leaves:
+        others = rng.sample(leaves, min(CROSS_LINKS, len(leaves)))
+        leaf.cross = [o.path for o in others if o.path != leaf.path]
+    for section in sections:
+        picked = rng.sample(sections, min(3, len(sections)))
+        section.cross = [s.path for s in picked if s is not section][:2]
+    index = SitePage("/", f"Velkommen til {TENANT_NAME}", "kommunens service", [], [])
+    index.children = [s.path for s in sections]
+    return [index, *sections, *leaves]
+
+
+def render(page: SitePage, menu: list[tuple[str, str]], titles: dict[str, str], seed: int) -> str:
+    """One page of HTML; the article text is generated from a seed so runs are reproducible."""
+    rng = random.Random(seed)
+    esc = html.escape
+    menu_html = "\n".join(f'      <li><a href="{p}">{esc(t)}</a></li>' for p, t in menu)
+    h2a, h2b = rng.sample(HEADINGS, 2)
+    paragraphs = [paragraph(rng, page.thing) for _ in range(rng.randint(3, 5))]
+    split = rng.randint(1, len(paragraphs) - 1)
+    first = "\n".join(f"      <p>{esc(p)}</p>" for p in paragraphs[:split])
+    second = "\n".join(f"      <p>{esc(p)}</p>" for p in paragraphs[split:])
+    children = ""
+    if page.children:
+        items = "\n".join(
+            f'        <li><a href="{p}">{esc(titles[p])}</a></li>' for p in page.children
+        )
+        children = f'      <h2>Emner</h2>\n      <ul class="link-list">\n{items}\n      </ul>\n'
+    cross = ""
+    if page.cross:
+        items = "\n".join(
+            f'        <li><a href="{p}">{esc(titles[p])}</a></li>' for p in page.cross
+        )
+        cross = (
+            '      <aside class="related">\n      <h3>Se også</h3>\n'
+            f"      <ul>\n{items}\n      </ul>\n      </aside>\n"
+        )
+    return f"""<!DOCTYPE html>
+<html lang="da">
+<head>
+  <meta charset="utf-8">
+  <title>{esc(page.title)} | {TENANT_NAME}</title>
+  <link rel="canonical" href="__BASE__{page.path}">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
+<body>
+  <div class="cookie-banner" id="cookie-consent">
+    <p>Vi bruger cookies til at forbedre hjemmesiden og til statistik. Du kan altid trække dit
+    samtykke tilbage under cookieindstillinger.</p>
+    <button type="button">Accepter alle</button> <button type="button">Kun nødvendige</button>
+  </div>
+  <header>
+    <a class="logo" href="/">{TENANT_NAME}</a>
+    <nav aria-label="Hovedmenu">
+    <ul>
+{menu_html}
+    </ul>
+    </nav>
+  </header>
+  <main>
+    <article>
+      <h1>{esc(page.title)}</h1>
+{first}
+      <h2>{esc(h2a)}</h2>
+{second}
+      <h2>{esc(h2b)}</h2>
+      <p>{esc(paragraph(rng, page.thing))}</p>
+{children}{cross}    </article>
+  </main>
+  <footer>
+    <p>{TENANT_NAME} · Rådhuspladsen 1 · 9900 Benchby · Telefon 99 99 99 99</p>
+    <p>Åbningstider: mandag til onsdag 10-15, torsdag 10-17.30, fredag 10-13.</p>
+    <p>CVR 12 34 56 78 · EAN 5798000000000 · Tilgængelighedserklæring</p>
+  </footer>
+</body>
+</html>
+"""
+
+
+def write_site(root: Path, pages: int) -> int:
+    """Write the site under root; returns how many HTML pages it has."""
+    rng = random.Random(SEED)
+    plan = plan_site(pages, rng)
+    titles = {p.path: p.title for p in plan}
+    menu = [("/", "Forside")] + [(p.path, p.title) for p in plan[1:9] if p.children]
+    for number, page in enumerate(plan):
+        folder = root / page.path.strip("/")
+        folder.mkdir(parents=True, exist_ok=True)
+        text = render(page, menu, titles, SEED * 100_000 + number)
+        (folder / "index.html").write_text(text, encoding="utf-8")
+    (root / "robots.txt").write_text("User-agent: *\nAllow: /\n", encoding="utf-8")
+    return len(plan)
+
+
+def write_home(home: Path, url: str, pages: int) -> None:
+    spiders = home / "spiders"
+    spiders.mkdir(parents=True, exist_ok=True)
+    (spiders / "tenants.toml").write_text(
+        f'[{SOURCE}]\nname = "{TENANT_NAME}"\ncode = 990\n'
+        'contact_url = "https://bench.invalid/kontakt"\n',
+        encoding="utf-8",
+    )
+    host = url.split("/")[2]
+    (spiders / f"{SOURCE}.toml").write_text(
+        'description = "Generated benchmark site"\n'
+        'kind = "municipal"\n'
+        f'tenants = ["{SOURCE}"]\n'
+        f'start_urls = ["{url}/"]\n'
+        f'allowed_domains = ["{host}"]\n'
+        "download_delay = 0\n"
+        f"max_pages = {pages + 100}\n"
+        "max_depth = 20\n",
+        encoding="utf-8",
+    )
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    name: str
+    summary: CrawlSummary
+    wall_s: float
+    cpu_s: float
+    peak_rss_mib: float
+
+    @property
+    def seen(self) -> int:
+        s = self.summary
+        return s.fetched + s.not_modified + s.skipped
+
+
+def measured_crawl(name: str, settings: Settings) -> Run:
+    """One crawl of the benchmark source, with wall time and the worker's CPU and memory."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    [summary] = run_crawl([SOURCE], settings=settings)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Run(name, summary, wall, cpu, after.ru_maxrss / 1024)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def table(runs: list[Run]) -> str:
+    header = [
+        "run",
+        "pages/min",
+        "wall s",
+        "CPU s",
+        "peak RSS MiB",
+        "fetched",
+        "not_modified",
+        "new",
+        "changed",
+        "unchanged",
+        "failed",
+    ]
+    rows = [header]
+    for run in runs:
+        s = run.summary
+        rows.append(
+            [
+                run.name,
+                f"{run.seen / (run.wall_s / 60):.0f}" if run.wall_s > 0 else "-",
+                f"{run.wall_s:.1f}",
+                f"{run.cpu_s:.1f}",
+                f"{run.peak_rss_mib:.0f}",
+                *(
+                    str(v)
+                    for v in (s.fetched, s.not_modified, s.new, s.changed, s.unchanged, s.failed)
+                ),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    widths[0] = max(widths[0], 9)
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Crawl a generated local site twice and print throughput, CPU and memory."
+    )
+    parser.add_argument(
+        "--pages", type=int, default=2000, help="pages in the generated site (default 2000)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary site and database afterwards"
+    )
+    args = parser.parse_args(argv)
+    if args.pages < 1:
+        parser.error("--pages must be at least 1")
+
+    workdir = Path(tempfile.mkdtemp(prefix="muni-crawl-bench-"))
+    site_root, home = workdir / "site", workdir / "home"
+    site_root.mkdir()
+    running = None
+    try:
+        pages = write_site(site_root, args.pages)
+        running = serve(site_root, name=SOURCE)
+        write_home(home, running.url, pages)
+        settings = Settings.load(home, autothrottle=False, concurrency_per_host=8)
+        print(f"serving {pages} pages at {running.url}; crawling twice ...", file=sys.stderr)
+
+        first = measured_crawl("first", settings)
+        with Store(settings.database) as store:
+            stored = len(store.pages(SOURCE))
+        second = measured_crawl("re-crawl", settings)
+
+        when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        print(
+            f"crawl benchmark: {pages} pages, 127.0.0.1, {when}, {cpu_model()},"
+            f" {os.cpu_count()} cores"
+        )
+        print(table([first, second]))
+        sys.stdout.flush()
+
+        problems = []
+        for run in (first, second):
+            if run.summary.status == "failed":
+                problems.append(f"{run.name} crawl failed: {run.summary.message}")
+        if stored < pages:
+            problems.append(f"first crawl stored {stored} pages, expected at least {pages}")
+        if second.summary.changed or second.summary.new:
+            problems.append(
+                f"re-crawl of an unchanged site reported {second.summary.changed} changed and"
+                f" {second.summary.new} new pages (expected 0)"
+            )
+        for problem in problems:
+            print(f"FAIL: {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    finally:
+        if running is not None:
+            running.stop()
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

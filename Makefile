@@ -9,14 +9,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# the main job needs no torch; the tests also exercise the sentence-transformers backend
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -q "torch==2.13.0"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/muni-crawl demo
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -24,8 +30,10 @@ lint: $(VENV)/.installed
 test: lint
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/crawl.py
+	$(BIN)/python benchmarks/retrieval_quality.py --check
+	$(BIN)/python benchmarks/retrieval_speed.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache muni_crawl.db muni_crawl.db-wal muni_crawl.db-shm .locks

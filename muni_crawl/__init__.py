@@ -1,7 +1,8 @@
 """muni_crawl: a grounded 'AI crawl' fallback for Danish municipal chatbots.
 
-The public API: crawl sources into the store (run_crawl), read what was stored (Store),
-and the settings, registry and error types around them.
+The public API: crawl sources into the store (run_crawl), build per-tenant indexes
+(build_indexes), retrieve passages (retrieve, or a reusable Library), read what was stored
+(Store), and the settings, registry and error types around them.
 """
 
 from __future__ import annotations
@@ -13,24 +14,34 @@ from muni_crawl.crawl import run_crawl
 from muni_crawl.errors import (
     ConfigError,
     CrawlError,
+    IndexNotBuiltError,
+    InvalidQuestionError,
     MuniCrawlError,
     SiteSpecError,
     StoreError,
     UnknownSourceError,
     UnknownTenantError,
 )
+from muni_crawl.index import BuildResult, build_indexes
+from muni_crawl.retrieve import Library, Retrieval, retrieve
 from muni_crawl.sites import Registry, SiteSpec, Tenant, check_registry, load_registry
 from muni_crawl.store import Store
-from muni_crawl.types import CrawlSummary, Document, Page
+from muni_crawl.types import CrawlSummary, Document, Page, Passage
 
 __all__ = [
+    "BuildResult",
     "ConfigError",
     "CrawlError",
     "CrawlSummary",
     "Document",
+    "IndexNotBuiltError",
+    "InvalidQuestionError",
+    "Library",
     "MuniCrawlError",
     "Page",
+    "Passage",
     "Registry",
+    "Retrieval",
     "Settings",
     "SiteSpec",
     "SiteSpecError",
@@ -39,8 +50,10 @@ __all__ = [
     "Tenant",
     "UnknownSourceError",
     "UnknownTenantError",
+    "build_indexes",
     "check_registry",
     "load_registry",
+    "retrieve",
     "run_crawl",
 ]
 

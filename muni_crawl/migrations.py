@@ -92,7 +92,12 @@ def _m001_crawl() -> str:
         """
 
 
-MIGRATIONS: list[Callable[[], str]] = [_m001_crawl]
+def _m002_extractor_version() -> str:
+    """Remember which extractor produced a resource's text, to re-fetch after an upgrade."""
+    return "ALTER TABLE resources ADD COLUMN extractor_version INTEGER NOT NULL DEFAULT 0;"
+
+
+MIGRATIONS: list[Callable[[], str]] = [_m001_crawl, _m002_extractor_version]
 
 
 def apply_migrations(db: sqlite3.Connection) -> list[int]:

@@ -40,6 +40,7 @@ class ResourceState:
     last_fetched_at: str | None
     links: tuple[str, ...]
     depth: int
+    extractor_version: int = 0
 
 
 class Store:
@@ -169,8 +170,8 @@ class Store:
     def resource_states(self, source: str) -> dict[str, ResourceState]:
         """Everything known about a source's URLs, loaded once at the start of a crawl."""
         rows = self.db.execute(
-            "SELECT url, status, etag, last_modified, last_fetched_at, links, depth"
-            " FROM resources WHERE source = ?",
+            "SELECT url, status, etag, last_modified, last_fetched_at, links, depth,"
+            " extractor_version FROM resources WHERE source = ?",
             (source,),
         )
         return {
@@ -182,6 +183,7 @@ class Store:
                 last_fetched_at=r["last_fetched_at"],
                 links=tuple(json.loads(r["links"])),
                 depth=r["depth"],
+                extractor_version=r["extractor_version"],
             )
             for r in rows
         }
@@ -200,6 +202,7 @@ class Store:
         links: list[str],
         documents: list[Document],
         raw_fingerprint: str,
+        extractor_version: int = 0,
     ) -> None:
         """A page was downloaded and extracted: remember it (cleaning and versioning come later)."""
         now = utcnow()
@@ -208,15 +211,16 @@ class Store:
             db.execute(
                 "INSERT INTO resources(source, url, status, http_status, content_type, etag,"
                 " last_modified, depth, links, extracted, raw_fingerprint, first_seen_at,"
-                " last_fetched_at, last_seen_run, error)"
-                " VALUES (?, ?, 'live', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+                " last_fetched_at, last_seen_run, error, extractor_version)"
+                " VALUES (?, ?, 'live', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
                 " ON CONFLICT(source, url) DO UPDATE SET status = 'live',"
                 " http_status = excluded.http_status, content_type = excluded.content_type,"
                 " etag = excluded.etag, last_modified = excluded.last_modified,"
                 " depth = MIN(depth, excluded.depth), links = excluded.links,"
                 " extracted = excluded.extracted, raw_fingerprint = excluded.raw_fingerprint,"
                 " last_fetched_at = excluded.last_fetched_at,"
-                " last_seen_run = excluded.last_seen_run, error = NULL",
+                " last_seen_run = excluded.last_seen_run, error = NULL,"
+                " extractor_version = excluded.extractor_version",
                 (
                     source,
                     url,
@@ -231,6 +235,7 @@ class Store:
                     now,
                     now,
                     run_id,
+                    extractor_version,
                 ),
             )
             db.execute("UPDATE crawl_runs SET fetched = fetched + 1 WHERE id = ?", (run_id,))

@@ -70,3 +70,33 @@ class CrawlSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk of one page version: what is embedded, searched and cited.
+
+    `score` is set on retrieval results (fused rank score); `dense_score` is the cosine
+    similarity to the question, which answer thresholds are calibrated on.
+    """
+
+    id: str
+    page_id: int
+    page_version: int
+    source: str
+    url: str
+    title: str
+    heading: str
+    text: str
+    scope: str
+    municipality_code: int | None
+    score: float = 0.0
+    dense_score: float = 0.0
+
+    def search_text(self) -> str:
+        """Title and heading path travel with the text: they often carry the key words."""
+        parts = [self.title, self.heading, self.text] if self.heading else [self.title, self.text]
+        return "\n".join(p for p in parts if p)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

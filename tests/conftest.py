@@ -35,8 +35,16 @@ contact_url = "http://127.0.0.1:8764/kontakt.html"
 """
 
 
+@pytest.fixture(scope="session")
+def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for the whole session: the packaged model embeds each text once."""
+    return tmp_path_factory.mktemp("cache") / "embeddings.db"
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_embedding_cache: Path
+) -> Path:
     """Every test gets its own MUNI_CRAWL_HOME and fast, test-sized crawl settings."""
     home = tmp_path / "home"
     (home / "spiders").mkdir(parents=True)
@@ -45,6 +53,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if name.startswith("MUNI_CRAWL_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MUNI_CRAWL_HOME", str(home))
+    monkeypatch.setenv("MUNI_CRAWL_EMBEDDING_CACHE", str(shared_embedding_cache))
     monkeypatch.setenv("MUNI_CRAWL_DOWNLOAD_TIMEOUT", "2")
     monkeypatch.setenv("MUNI_CRAWL_RETRIES", "1")
     monkeypatch.setenv("MUNI_CRAWL_DOWNLOAD_DELAY", "0")
@@ -129,6 +138,41 @@ class TestSiteHandler(StaticSiteHandler):
 
 
 SiteFactory = Callable[..., RunningSite]
+REPO = TESTS.parent
+EXAMPLE_SOURCES = ["example", "naboby", "example-borger", "example-selvbetjening"]
+
+
+def crawl_example(home: Path) -> None:
+    """Crawl the bundled example sites (served on their fixed ports) into `home`."""
+    from muni_crawl import Settings, run_crawl
+    from muni_crawl.example.server import serve_examples
+
+    if (home / "spiders").exists():
+        shutil.rmtree(home / "spiders")
+    shutil.copytree(REPO / "spiders", home / "spiders")
+    sites = serve_examples()
+    try:
+        summaries = run_crawl(EXAMPLE_SOURCES, settings=Settings.load(home))
+    finally:
+        for site in sites:
+            site.stop()
+    assert all(s.status == "ok" for s in summaries), summaries
+
+
+@pytest.fixture(scope="session")
+def example_home(tmp_path_factory: pytest.TempPathFactory, shared_embedding_cache: Path) -> Path:
+    """A home with the example crawled and both example tenants indexed, built once per session.
+
+    Read-only for tests: copy it (shutil.copytree) before changing anything.
+    """
+    from muni_crawl import Settings
+    from muni_crawl.index import build_indexes
+
+    home = tmp_path_factory.mktemp("example-home")
+    crawl_example(home)
+    settings = Settings.load(home, embedding_cache=shared_embedding_cache)
+    build_indexes(["example", "naboby"], settings=settings)
+    return home
 
 
 @pytest.fixture

@@ -53,10 +53,12 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> Non
 
 
 def _register() -> None:
-    from muni_crawl.cli import crawl, demo, pages, sites
+    from muni_crawl.cli import crawl, demo, index, pages, sites
 
     cli.add_command(sites.sites)
     cli.add_command(crawl.crawl)
+    cli.add_command(index.index)
+    cli.add_command(index.search)
     cli.add_command(pages.pages)
     cli.add_command(pages.runs)
     cli.add_command(demo.demo)

@@ -16,6 +16,8 @@ from muni_crawl.cli.common import (
     pass_home,
 )
 from muni_crawl.crawl import run_crawl
+from muni_crawl.index import affected_tenants, build_indexes
+from muni_crawl.sites import load_registry
 from muni_crawl.types import CrawlSummary
 
 SUMMARY_COLUMNS = [
@@ -35,13 +37,17 @@ SUMMARY_COLUMNS = [
 @click.command()
 @click.argument("sources", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Crawl every enabled source.")
+@click.option("--no-index", is_flag=True, help="Do not re-index the affected tenants afterwards.")
 @format_option("table", "json", "csv")
 @pass_home
-def crawl(home: HomeContext, sources: tuple[str, ...], all_: bool, fmt: str) -> None:
+def crawl(
+    home: HomeContext, sources: tuple[str, ...], all_: bool, no_index: bool, fmt: str
+) -> None:
     """Crawl SOURCES (names of spiders/*.toml files) or --all, politely and incrementally.
 
-    Unchanged pages (304, or the same text) store no new version. Exit code 3 means some
-    sources or pages failed; 1 means nothing could be crawled.
+    Unchanged pages (304, or the same text) store no new version. Afterwards the tenants whose
+    sources changed are re-indexed (unless --no-index). Exit code 3 means some sources or
+    pages failed; 1 means nothing could be crawled.
 
     Example: muni-crawl crawl example example-borger
     """
@@ -54,7 +60,25 @@ def crawl(home: HomeContext, sources: tuple[str, ...], all_: bool, fmt: str) -> 
         verbose=home.verbose,
     )
     emit([summary_row(s) for s in summaries], SUMMARY_COLUMNS, fmt)
+    if not no_index:
+        reindex(home, summaries)
     sys.exit(exit_code(summaries))
+
+
+def reindex(home: HomeContext, summaries: list[CrawlSummary]) -> None:
+    """Re-index the tenants a crawl affected; report on stderr (stdout carries the summary)."""
+    registry = load_registry(home.settings.spiders_dir)
+    tenants = affected_tenants(registry, home.settings, summaries)
+    if not tenants:
+        return
+    if not home.quiet:
+        click.echo(f"Re-indexing {', '.join(tenants)} ...", err=True)
+    for result in build_indexes(tenants, settings=home.settings):
+        click.echo(
+            f"index {result.tenant}: {result.status}, {result.passages} passages,"
+            f" {result.new_embeddings} new embeddings",
+            err=True,
+        )
 
 
 def summary_row(summary: CrawlSummary) -> dict[str, object]:

@@ -11,9 +11,17 @@ from muni_crawl.cli.common import EXIT_FAILURE, HomeContext, emit, pass_home
 from muni_crawl.cli.crawl import SUMMARY_COLUMNS, exit_code, summary_row
 from muni_crawl.crawl import run_crawl
 from muni_crawl.example.server import EXAMPLE_SITES, serve_examples
+from muni_crawl.index import build_indexes
+from muni_crawl.retrieve import Library
 from muni_crawl.store import Store
 
 EXAMPLE_SOURCES = ("example", "naboby", "example-borger", "example-selvbetjening")
+EXAMPLE_TENANTS = ("example", "naboby")
+DEMO_QUESTIONS = (
+    ("example", "Hvornår henter I storskrald?"),
+    ("naboby", "Hvornår henter I storskrald?"),
+    ("example", "How much does a passport for a child cost?"),
+)
 
 
 def _start_sites() -> list:  # type: ignore[type-arg]
@@ -30,9 +38,10 @@ def _start_sites() -> list:  # type: ignore[type-arg]
 @click.command()
 @pass_home
 def demo(home: HomeContext) -> None:
-    """Serve the bundled example sites on 127.0.0.1 and crawl them into this home's store.
+    """Serve the bundled example sites on 127.0.0.1, crawl them, index them and search them.
 
-    Runs fully offline. Run it twice to see the incremental re-crawl store nothing new.
+    Runs fully offline. Run it twice to see the incremental re-crawl store nothing new and
+    the re-index compute no new embeddings.
 
     Example: muni-crawl demo
     """
@@ -67,6 +76,21 @@ def demo(home: HomeContext) -> None:
         ["source", "url", "scope", "title", "start of text"],
         "table",
     )
+    click.echo("\nIndexing the example tenants:")
+    results = build_indexes(list(EXAMPLE_TENANTS), settings=home.settings)
+    emit(
+        [dict(r.__dict__, seconds=round(r.seconds, 1)) for r in results],
+        ["tenant", "status", "passages", "documents", "new_embeddings", "seconds"],
+        "table",
+    )
+    library = Library(settings=home.settings)
+    for tenant, question in DEMO_QUESTIONS:
+        result = library.retrieve(tenant, question, k=3)
+        click.echo(f"\n[{tenant}] {question}")
+        for n, passage in enumerate(result.passages, start=1):
+            snippet = " ".join(passage.text.split())[:110]
+            click.echo(f"  {n}. {passage.url}\n     {snippet}")
+        click.echo(f"  ({result.documents_searched} documents searched)")
     sys.exit(exit_code(summaries))
 
 

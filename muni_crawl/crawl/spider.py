@@ -26,7 +26,7 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
 from muni_crawl.config import Settings
-from muni_crawl.extract import ExtractionError, extract, is_pdf
+from muni_crawl.extract import EXTRACTOR_VERSION, ExtractionError, extract, is_pdf
 from muni_crawl.sites import SiteSpec
 from muni_crawl.store import ResourceState, Store
 from muni_crawl.urls import looks_like_trap, normalize_url, path_key
@@ -109,6 +109,8 @@ class SourceSpider(scrapy.Spider):
             return None
         self.scheduled.add(url)
         state = self.known.get(url)
+        if state is not None and state.extractor_version != EXTRACTOR_VERSION:
+            state = None  # stored by an older extractor: fetch it whole and extract again
         if (
             state is not None
             and state.status == "live"
@@ -229,6 +231,7 @@ class SourceSpider(scrapy.Spider):
             links=links,
             documents=documents,
             raw_fingerprint=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+            extractor_version=EXTRACTOR_VERSION,
         )
         self.counts["fetched"] += 1
         self.scheduled.add(url)  # a redirect target counts as seen

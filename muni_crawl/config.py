@@ -101,7 +101,7 @@ class Settings:
         default=350, metadata=_doc("Passages hold at most this many tokens.")
     )
     hnsw_threshold: int = field(
-        default=200_000,
+        default=20_000,
         metadata=_doc("Above this many passages a tenant's dense index is HNSW instead of exact."),
     )
     index_keep_versions: int = field(

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # Bump when extraction output changes: pages stored by an older extractor are then re-fetched
 # unconditionally (no 304, no sitemap skip) on their next crawl.
-EXTRACTOR_VERSION = 2
+EXTRACTOR_VERSION = 3
 
 
 def _class_xpath(tag: str, css_class: str) -> str:
@@ -92,11 +92,23 @@ def _binary_ratio(sample: bytes) -> float:
     return control / max(len(sample), 1)
 
 
+_HIDDEN_XPATH = (
+    "//*[@hidden or @aria-hidden='true'"
+    " or contains(translate(@style, ' ', ''), 'display:none')"
+    " or contains(translate(@style, ' ', ''), 'visibility:hidden')]"
+)
+
+
 def _parse(html: str) -> lxml.html.HtmlElement:
+    """Parse, dropping elements hidden from readers: text a citizen cannot see (often planted
+    instructions or keyword stuffing) must not become an answer's source."""
     try:
-        return lxml.html.fromstring(html)
+        tree = lxml.html.fromstring(html)
     except (ParserError, ValueError) as exc:
         raise ExtractionError(f"unparseable HTML: {exc}") from exc
+    for element in tree.xpath(_HIDDEN_XPATH):
+        element.drop_tree()
+    return tree
 
 
 def _title(tree: lxml.html.HtmlElement, fallback: str) -> str:
@@ -134,7 +146,7 @@ def tidy(text: str) -> str:
 
 def _extract_html(html: str, url: str) -> Document:
     tree = _parse(html)
-    text = _markdown(html, url)
+    text = _markdown(lxml.html.tostring(tree, encoding="unicode"), url)
     if "\n" not in text:
         # trafilatura falls back to flat text on short pages; the page's own <main>/<article>
         # keeps paragraphs and headings, which chunking and boilerplate removal rely on

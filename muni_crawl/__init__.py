@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from muni_crawl.answer import Answerer, answer
 from muni_crawl.config import Settings
 from muni_crawl.crawl import run_crawl
 from muni_crawl.errors import (
@@ -16,6 +17,7 @@ from muni_crawl.errors import (
     CrawlError,
     IndexNotBuiltError,
     InvalidQuestionError,
+    LLMError,
     MuniCrawlError,
     SiteSpecError,
     StoreError,
@@ -26,16 +28,20 @@ from muni_crawl.index import BuildResult, build_indexes
 from muni_crawl.retrieve import Library, Retrieval, retrieve
 from muni_crawl.sites import Registry, SiteSpec, Tenant, check_registry, load_registry
 from muni_crawl.store import Store
-from muni_crawl.types import CrawlSummary, Document, Page, Passage
+from muni_crawl.types import Answer, Citation, CrawlSummary, Document, Page, Passage, Usage
 
 __all__ = [
+    "Answer",
+    "Answerer",
     "BuildResult",
+    "Citation",
     "ConfigError",
     "CrawlError",
     "CrawlSummary",
     "Document",
     "IndexNotBuiltError",
     "InvalidQuestionError",
+    "LLMError",
     "Library",
     "MuniCrawlError",
     "Page",
@@ -50,6 +56,8 @@ __all__ = [
     "Tenant",
     "UnknownSourceError",
     "UnknownTenantError",
+    "Usage",
+    "answer",
     "build_indexes",
     "check_registry",
     "load_registry",

@@ -110,6 +110,44 @@ class Settings:
     max_question_chars: int = field(
         default=1000, metadata=_doc("Longer questions are refused with a clear error.")
     )
+    llm_model: str = field(
+        default="",
+        metadata=_doc(
+            "Chat model (or Azure deployment) for answers; empty means no LLM: extractive answers."
+        ),
+    )
+    llm_timeout: float = field(
+        default=20.0, metadata=_doc("Seconds before an LLM call is abandoned (then degrade).")
+    )
+    llm_retries: int = field(
+        default=1, metadata=_doc("Retries of a failed LLM call (timeouts, 429, 5xx).")
+    )
+    llm_max_output_tokens: int = field(default=400, metadata=_doc("Most tokens an answer may use."))
+    prompt_token_budget: int = field(
+        default=1500,
+        metadata=_doc("Most prompt tokens per answer; passages are packed up to it (tiktoken)."),
+    )
+    answer_passages: int = field(
+        default=5, metadata=_doc("Passages retrieved per question and offered to the composer.")
+    )
+    min_evidence: float | None = field(
+        default=None,
+        metadata=_doc(
+            "Best-passage cosine below which no LLM is called (default: calibrated per model)."
+        ),
+    )
+    price_input_dkk: float = field(
+        default=0.0, metadata=_doc("DKK per million prompt tokens of the configured LLM model.")
+    )
+    price_output_dkk: float = field(
+        default=0.0, metadata=_doc("DKK per million completion tokens of the configured model.")
+    )
+    price_per_document_dkk: float = field(
+        default=0.0, metadata=_doc("DKK per document searched (billed per answer).")
+    )
+    review_extractive: bool = field(
+        default=False, metadata=_doc("Also queue extractive answers for review.")
+    )
     autothrottle: bool = field(
         default=True, metadata=_doc("Adapt the request rate to each host's latency.")
     )
@@ -188,8 +226,8 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError("not an integer")
             return int(value)
-        if kind == "float":
-            return float(value)
+        if kind in ("float", "float | None"):
+            return None if value in (None, "") else float(value)
         return str(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(

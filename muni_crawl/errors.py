@@ -10,7 +10,7 @@ MuniCrawlError
 ├── StoreError             the SQLite store is unusable (newer schema, corrupt file)
 ├── IndexNotBuiltError     a tenant has no index yet (crawl and index it first)
 ├── InvalidQuestionError   an empty, non-text or absurdly long question
-├── LLMError               (later) the language model failed; answer() degrades instead
+├── LLMError               the language model failed; answer() degrades instead
 └── ReviewError            (later) a review action that is not allowed
 ```
 Errors carry their context as attributes so callers need not parse messages.
@@ -82,3 +82,17 @@ class IndexNotBuiltError(MuniCrawlError):
 
 class InvalidQuestionError(MuniCrawlError, ValueError):
     """The question is empty, not text, or longer than the configured maximum."""
+
+
+class LLMError(MuniCrawlError):
+    """The language model call failed or its reply cannot be served.
+
+    `kind` is a short machine-readable cause (timeout, rate_limited, auth, provider_error,
+    unreachable, malformed, uncited, bad_citations); `spent` holds token counts when a reply
+    arrived, so they are still recorded.
+    """
+
+    def __init__(self, kind: str, message: str, spent: object | None = None) -> None:
+        self.kind = kind
+        self.spent = spent
+        super().__init__(message)

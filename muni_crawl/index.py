@@ -7,7 +7,6 @@ Layout under ``<home>/indexes/<tenant>/``::
     <version>/dense.faiss   FAISS index over passage embeddings (inner product = cosine)
     <version>/lexical/      bm25s index over Danish-stemmed tokens
     <version>/passages.jsonl
-    <version>/background.npy a fixed sample of passage vectors, to calibrate evidence scores
 
 A build writes a hidden temporary folder, renames it into place and only then replaces
 CURRENT, so a build killed at any point leaves the previous version serving.
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 CURRENT = "CURRENT"
-BACKGROUND_SAMPLE = 1024
 FORMAT_VERSION = 1
 
 
@@ -181,9 +179,6 @@ def write_version(
     dense_type = _write_dense(tmp, vectors, settings.hnsw_threshold)
     _write_lexical(tmp, passages)
     _write_passages(tmp, passages)
-    rng = np.random.default_rng(0)
-    sample = rng.choice(len(vectors), size=min(BACKGROUND_SAMPLE, len(vectors)), replace=False)
-    np.save(tmp / "background.npy", vectors[np.sort(sample)])
     manifest = Manifest(
         tenant=tenant,
         version=version,
@@ -312,7 +307,6 @@ class TenantIndex:
         self.vocabulary: dict[str, int] = dict(self.lexical.vocab_dict)
         with (folder / "passages.jsonl").open(encoding="utf-8") as handle:
             self.passages = [Passage(**json.loads(line)) for line in handle]
-        self.background: Vectors = np.load(folder / "background.npy")
         self.vectors = self._vectors()
 
     def _vectors(self) -> Vectors | None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from muni_crawl.prompts import LANGUAGE_NAMES
+
 DEFAULT_LANGUAGE = "da"
-# languages citizens in Denmark commonly write in; restricting the model avoids exotic guesses
-LANGUAGES = (
-    "da en de sv no pl uk ru ar fa ur so tr ku ro lt lv bs hr sr es fr it pt nl fi vi zh"
-    " ta th hi bn ps am el hu cs sk"
-).split()
+# languages citizens in Denmark commonly write in (those the prompt can name); restricting
+# the model to them avoids exotic guesses on short questions
+LANGUAGES = tuple(LANGUAGE_NAMES)
 MIN_CONFIDENCE = 0.5
 SCANDINAVIAN_DANISH_SHARE = 0.2
 

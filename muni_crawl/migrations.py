@@ -97,7 +97,39 @@ def _m002_extractor_version() -> str:
     return "ALTER TABLE resources ADD COLUMN extractor_version INTEGER NOT NULL DEFAULT 0;"
 
 
-MIGRATIONS: list[Callable[[], str]] = [_m001_crawl, _m002_extractor_version]
+def _m003_answers() -> str:
+    """Answers with their usage records (the billing source) and review state."""
+    return """
+        CREATE TABLE answers (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            question TEXT NOT NULL,          -- redacted before it ever reaches this table
+            question_hash TEXT NOT NULL,
+            language TEXT NOT NULL,
+            status TEXT NOT NULL,            -- approved | generated | extractive | no_answer
+            reason TEXT,
+            text TEXT NOT NULL,
+            citations TEXT NOT NULL,         -- JSON: [{n, url, title, page_id, page_version}]
+            passages TEXT NOT NULL,          -- JSON: the passages given to the composer
+            model TEXT,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            provider_prompt_tokens INTEGER,
+            provider_completion_tokens INTEGER,
+            usage_mismatch INTEGER NOT NULL DEFAULT 0,
+            documents_searched INTEGER NOT NULL DEFAULT 0,
+            cost_micro_dkk INTEGER NOT NULL DEFAULT 0,
+            review_status TEXT,              -- pending | approved | rejected | stale | NULL
+            source_answer_id TEXT,           -- for status 'approved': the reviewed answer served
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX answers_tenant_time ON answers(tenant, created_at);
+        CREATE INDEX answers_review ON answers(review_status, tenant);
+        CREATE INDEX answers_question ON answers(tenant, question_hash, created_at);
+    """
+
+
+MIGRATIONS: list[Callable[[], str]] = [_m001_crawl, _m002_extractor_version, _m003_answers]
 
 
 def apply_migrations(db: sqlite3.Connection) -> list[int]:

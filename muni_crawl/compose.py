@@ -24,7 +24,21 @@ from muni_crawl.types import Citation, Passage
 log = logging.getLogger(__name__)
 
 _CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÆØÅ0-9\"'(])")
+_ABBREVIATIONS = ("kl.", "ca.", "f.eks.", "nr.", "tlf.", "jf.", "bl.a.", "evt.", "inkl.", "max.")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of Danish text; no split after "kl.", "f.eks." and other abbreviations."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        if sentences and sentences[-1].lower().endswith(_ABBREVIATIONS):
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    return [s.strip() for s in sentences if s.strip()]
+
+
 _EMPHASIS = re.compile(r"\*\*|__|(?<!\w)\*(?=\w)|(?<=\w)\*(?!\w)")
 # per-message overhead of the chat format (OpenAI's published counting rule)
 TOKENS_PER_MESSAGE = 3
@@ -213,8 +227,7 @@ class ExtractiveComposer:
             s.strip()
             for line in plain.splitlines()
             if line.strip() and not line.lstrip().startswith("#")
-            for s in _SENTENCES.split(line.strip().lstrip("-* ").strip())
-            if s.strip()
+            for s in split_sentences(line.strip().lstrip("-* ").strip())
         ]
         terms = set(analyse(question))
         scored = [(len(terms & set(analyse(s))), i) for i, s in enumerate(sentences)]

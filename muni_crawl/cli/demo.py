@@ -7,12 +7,12 @@ import time
 
 import click
 
+from muni_crawl.answer import Answerer
 from muni_crawl.cli.common import EXIT_FAILURE, HomeContext, emit, pass_home
 from muni_crawl.cli.crawl import SUMMARY_COLUMNS, exit_code, summary_row
 from muni_crawl.crawl import run_crawl
 from muni_crawl.example.server import EXAMPLE_SITES, serve_examples
 from muni_crawl.index import build_indexes
-from muni_crawl.retrieve import Library
 from muni_crawl.store import Store
 
 EXAMPLE_SOURCES = ("example", "naboby", "example-borger", "example-selvbetjening")
@@ -21,6 +21,7 @@ DEMO_QUESTIONS = (
     ("example", "Hvornår henter I storskrald?"),
     ("naboby", "Hvornår henter I storskrald?"),
     ("example", "How much does a passport for a child cost?"),
+    ("naboby", "Hvad er hovedstaden i Frankrig?"),
 )
 
 
@@ -38,10 +39,10 @@ def _start_sites() -> list:  # type: ignore[type-arg]
 @click.command()
 @pass_home
 def demo(home: HomeContext) -> None:
-    """Serve the bundled example sites on 127.0.0.1, crawl them, index them and search them.
+    """Serve the bundled example sites on 127.0.0.1, crawl and index them, answer questions.
 
-    Runs fully offline. Run it twice to see the incremental re-crawl store nothing new and
-    the re-index compute no new embeddings.
+    Runs fully offline: with no LLM configured the answers are extractive. Run it twice to
+    see the incremental re-crawl store nothing new and the re-index compute no embeddings.
 
     Example: muni-crawl demo
     """
@@ -83,14 +84,17 @@ def demo(home: HomeContext) -> None:
         ["tenant", "status", "passages", "documents", "new_embeddings", "seconds"],
         "table",
     )
-    library = Library(settings=home.settings)
+    answerer = Answerer(settings=home.settings)
     for tenant, question in DEMO_QUESTIONS:
-        result = library.retrieve(tenant, question, k=3)
-        click.echo(f"\n[{tenant}] {question}")
-        for n, passage in enumerate(result.passages, start=1):
-            snippet = " ".join(passage.text.split())[:110]
-            click.echo(f"  {n}. {passage.url}\n     {snippet}")
-        click.echo(f"  ({result.documents_searched} documents searched)")
+        answer = answerer.answer(tenant, question)
+        click.echo(f"\n[{tenant}] {question}\n  {answer.text}")
+        for citation in answer.citations:
+            click.echo(f"  [{citation.n}] {citation.url}" if citation.n else f"  -> {citation.url}")
+        usage = answer.usage
+        click.echo(
+            f"  ({answer.status}: {answer.reason or 'ok'}; {usage.prompt_tokens} prompt tokens,"
+            f" {usage.documents_searched} documents searched)"
+        )
     sys.exit(exit_code(summaries))
 
 

@@ -12,6 +12,8 @@ import json
 import logging
 import threading
 import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from muni_crawl.compose import Composition, ExtractiveComposer, LLMComposer, Spent
@@ -22,6 +24,7 @@ from muni_crawl.llm_client import provider
 from muni_crawl.prompts import no_answer_text
 from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library, Retrieval, validate_question
+from muni_crawl.review import APPROVED_SIMILARITY, find_approved
 from muni_crawl.store import Store, utcnow
 from muni_crawl.types import Answer, Citation, Usage
 
@@ -82,6 +85,12 @@ class Answerer:
         clean = redaction.text
         search = redaction.search_text or clean
         language = detect_language(search)
+        approved = self._approved(tenant, language, search)
+        if approved is not None:
+            return approved
+        reused = self._reuse_pending(tenant, clean)
+        if reused is not None:
+            return reused
         try:
             retrieval = self.library.retrieve(tenant, search, k=self.settings.answer_passages)
         except IndexNotBuiltError as exc:
@@ -102,11 +111,89 @@ class Answerer:
                 tenant, clean, language, self._no_answer(tenant, language, reason), retrieval
             )
         composition = self._compose(municipality.name, clean, language, retrieval)
+        if composition.status == "generated" and self._was_rejected(tenant, clean, composition):
+            fallback = self._extractive.compose(question=clean, passages=retrieval.passages)
+            composition = replace(
+                fallback,
+                reason="the LLM repeated an answer the review team rejected; extractive instead",
+                spent=composition.spent,
+            )
         if composition.status == "no_answer":
             composition = self._no_answer(
                 tenant, language, composition.reason or "no answer", spent=composition.spent
             )
         return self._record(tenant, clean, language, composition, retrieval)
+
+    def _approved(self, tenant: str, language: str, question: str) -> Answer | None:
+        """An approved answer to a close enough question: served first, at no token cost."""
+        store = self._store()
+        has_any = store.db.execute(
+            "SELECT 1 FROM answers WHERE review_status = 'approved' LIMIT 1"
+        ).fetchone()
+        if has_any is None:
+            return None
+        embedder = self.library.embedder
+        threshold = self.settings.approved_similarity
+        if threshold is None:
+            threshold = APPROVED_SIMILARITY.get(embedder.model_id)
+        if threshold is None:
+            return None  # no calibration for this model: never guess
+        vector = embedder.embed_queries([question])[0]
+        match = find_approved(
+            store,
+            tenant=tenant,
+            language=language,
+            vector=vector,
+            model_id=embedder.model_id,
+            threshold=threshold,
+        )
+        if match is None:
+            return None
+        citations = tuple(Citation(**c) for c in match.citations)
+        composition = Composition(
+            "approved",
+            match.text,
+            citations,
+            (),
+            reason=f"approved answer {match.answer_id} (similarity {match.similarity:.3f})",
+        )
+        return self._record(tenant, question, language, composition, None, match.answer_id)
+
+    def _reuse_pending(self, tenant: str, question: str) -> Answer | None:
+        """The same question again within a short window: reuse the pending answer."""
+        since = (
+            datetime.now(UTC) - timedelta(seconds=self.settings.reuse_pending_seconds)
+        ).isoformat(timespec="milliseconds")
+        cursor = self._store().db.execute(
+            "SELECT * FROM answers WHERE tenant = ? AND question_hash = ?"
+            " AND status = 'generated' AND review_status = 'pending' AND created_at >= ?"
+            " ORDER BY created_at DESC LIMIT 1",
+            (tenant, question_hash(question), since),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        composition = Composition(
+            "generated",
+            row["text"],
+            tuple(Citation(**c) for c in json.loads(row["citations"])),
+            (),
+            reason=f"reused pending answer {row['id']} (same question)",
+        )
+        return self._record(tenant, question, row["language"], composition, None, row["id"])
+
+    def _was_rejected(self, tenant: str, question: str, composition: Composition) -> bool:
+        rows = (
+            self._store()
+            .db.execute(
+                "SELECT text FROM answers WHERE tenant = ? AND question_hash = ?"
+                " AND review_status = 'rejected'",
+                (tenant, question_hash(question)),
+            )
+            .fetchall()
+        )
+        same = " ".join(composition.text.split())
+        return any(" ".join(r["text"].split()) == same for r in rows)
 
     def _compose(
         self, municipality: str, question: str, language: str, retrieval: Retrieval
@@ -149,6 +236,7 @@ class Answerer:
         language: str,
         composition: Composition,
         retrieval: Retrieval | None,
+        source_answer_id: str | None = None,
     ) -> Answer:
         spent = composition.spent
         documents = retrieval.documents_searched if retrieval is not None else 0
@@ -174,11 +262,12 @@ class Answerer:
             spent.provider_completion_tokens is not None
             and spent.provider_completion_tokens != spent.completion_tokens
         )
-        answer_language = (
-            language
-            if composition.status == "generated"
-            else ("da" if composition.status == "extractive" or language == "da" else "en")
-        )
+        if composition.status in ("generated", "approved"):
+            answer_language = language
+        elif composition.status == "extractive" or language == "da":
+            answer_language = "da"
+        else:
+            answer_language = "en"
         usage = Usage(
             prompt_tokens=spent.prompt_tokens,
             completion_tokens=spent.completion_tokens,
@@ -211,8 +300,9 @@ class Answerer:
             created_at=utcnow(),
         )
         review = None
-        if composition.status == "generated" or (
-            composition.status == "extractive" and self.settings.review_extractive
+        if source_answer_id is None and (
+            composition.status == "generated"
+            or (composition.status == "extractive" and self.settings.review_extractive)
         ):
             review = "pending"
         store = self._store()
@@ -221,8 +311,9 @@ class Answerer:
                 "INSERT INTO answers(id, tenant, question, question_hash, language, status,"
                 " reason, text, citations, passages, model, prompt_tokens, completion_tokens,"
                 " provider_prompt_tokens, provider_completion_tokens, usage_mismatch,"
-                " documents_searched, cost_micro_dkk, review_status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " documents_searched, cost_micro_dkk, review_status, source_answer_id,"
+                " created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     answer.id,
                     tenant,
@@ -243,8 +334,18 @@ class Answerer:
                     documents,
                     cost_micro,
                     review,
+                    source_answer_id,
                     answer.created_at,
                 ),
+            )
+            db.executemany(
+                "INSERT INTO answer_citations(answer_id, n, page_id, page_version)"
+                " VALUES (?, ?, ?, ?)",
+                [
+                    (answer.id, c.n, c.page_id, c.page_version)
+                    for c in answer.citations
+                    if c.page_id
+                ],
             )
         log.info(
             "answer %s for %s: %s, %d+%d tokens, %d documents",
@@ -264,8 +365,6 @@ def question_hash(question: str) -> str:
 
 
 def _with_reason(composition: Composition, reason: str) -> Composition:
-    from dataclasses import replace
-
     return replace(composition, reason=reason)
 
 

@@ -145,6 +145,16 @@ class Settings:
     price_per_document_dkk: float = field(
         default=0.0, metadata=_doc("DKK per document searched (billed per answer).")
     )
+    approved_similarity: float | None = field(
+        default=None,
+        metadata=_doc(
+            "Question cosine above which an approved answer is served (default: per model)."
+        ),
+    )
+    reuse_pending_seconds: int = field(
+        default=600,
+        metadata=_doc("An identical question within this window reuses the pending answer."),
+    )
     review_extractive: bool = field(
         default=False, metadata=_doc("Also queue extractive answers for review.")
     )

@@ -11,7 +11,7 @@ MuniCrawlError
 ├── IndexNotBuiltError     a tenant has no index yet (crawl and index it first)
 ├── InvalidQuestionError   an empty, non-text or absurdly long question
 ├── LLMError               the language model failed; answer() degrades instead
-└── ReviewError            (later) a review action that is not allowed
+└── ReviewError            a review action that is not allowed (unknown id, wrong status)
 ```
 Errors carry their context as attributes so callers need not parse messages.
 """
@@ -96,3 +96,11 @@ class LLMError(MuniCrawlError):
         self.kind = kind
         self.spent = spent
         super().__init__(message)
+
+
+class ReviewError(MuniCrawlError):
+    """A review action on an unknown answer, or one whose status does not allow it."""
+
+    def __init__(self, answer_id: str, message: str) -> None:
+        self.answer_id = answer_id
+        super().__init__(f"answer {answer_id}: {message}")

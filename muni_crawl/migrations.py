@@ -129,7 +129,43 @@ def _m003_answers() -> str:
     """
 
 
-MIGRATIONS: list[Callable[[], str]] = [_m001_crawl, _m002_extractor_version, _m003_answers]
+def _m004_review() -> str:
+    """Review: cited page versions (for staleness), the audit trail, approved answers' data."""
+    return """
+        CREATE TABLE answer_citations (
+            answer_id TEXT NOT NULL REFERENCES answers(id),
+            n INTEGER NOT NULL,
+            page_id INTEGER NOT NULL,
+            page_version INTEGER NOT NULL,
+            PRIMARY KEY (answer_id, n)
+        );
+        CREATE INDEX answer_citations_page ON answer_citations(page_id);
+        CREATE TABLE review_actions (
+            id INTEGER PRIMARY KEY,
+            answer_id TEXT NOT NULL REFERENCES answers(id),
+            action TEXT NOT NULL,            -- approve | edit | reject | stale
+            reviewer TEXT NOT NULL,
+            at TEXT NOT NULL,
+            reason TEXT,
+            text_before TEXT,
+            text_after TEXT
+        );
+        CREATE INDEX review_actions_answer ON review_actions(answer_id, id);
+        ALTER TABLE answers ADD COLUMN approved_text TEXT;
+        ALTER TABLE answers ADD COLUMN scope TEXT;          -- tenant | all
+        ALTER TABLE answers ADD COLUMN reviewed_by TEXT;
+        ALTER TABLE answers ADD COLUMN reviewed_at TEXT;
+        ALTER TABLE answers ADD COLUMN question_vector BLOB;
+        ALTER TABLE answers ADD COLUMN vector_model TEXT;
+    """
+
+
+MIGRATIONS: list[Callable[[], str]] = [
+    _m001_crawl,
+    _m002_extractor_version,
+    _m003_answers,
+    _m004_review,
+]
 
 
 def apply_migrations(db: sqlite3.Connection) -> list[int]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from muni_crawl.example.server import RunningSite, StaticSiteHandler, serve
+from tests.fake_openai import FakeOpenAI, start_fake_openai
 
 TESTS = Path(__file__).parent
 SITES = TESTS / "sites"
@@ -231,3 +232,30 @@ def calm(site: RunningSite) -> RunningSite:
     end = html.index("</p>", start) + len("</p>")
     index.write_text(html[:start] + html[end:], encoding="utf-8")
     return site
+
+
+@pytest.fixture
+def home(example_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the indexed example home, set as MUNI_CRAWL_HOME, with no LLM."""
+    copy = tmp_path / "answer-home"
+    shutil.copytree(example_home, copy)
+    monkeypatch.setenv("MUNI_CRAWL_HOME", str(copy))
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    return copy
+
+
+@pytest.fixture
+def llm(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """A real OpenAI-compatible server on 127.0.0.1, configured as the LLM (with prices)."""
+    fake = start_fake_openai()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("MUNI_CRAWL_LLM_MODEL", "gpt-4o-mini")
+    monkeypatch.setenv("MUNI_CRAWL_LLM_TIMEOUT", "1")
+    monkeypatch.setenv("MUNI_CRAWL_LLM_RETRIES", "0")
+    monkeypatch.setenv("MUNI_CRAWL_PRICE_INPUT_DKK", "1.10")
+    monkeypatch.setenv("MUNI_CRAWL_PRICE_OUTPUT_DKK", "4.40")
+    monkeypatch.setenv("MUNI_CRAWL_PRICE_PER_DOCUMENT_DKK", "0.0001")
+    yield fake
+    fake.stop()

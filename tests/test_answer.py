@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,35 +19,10 @@ from muni_crawl import Answerer, InvalidQuestionError, Settings, UnknownTenantEr
 from muni_crawl.cli import cli
 from muni_crawl.compose import count_chat_tokens
 from muni_crawl.prompts import CANNOT_ANSWER
-from tests.fake_openai import FakeOpenAI, start_fake_openai
+from tests.fake_openai import FakeOpenAI
 
 STORSKRALD = "Hvornår henter I storskrald?"
 OFF_TOPIC = "Hvad er hovedstaden i Frankrig?"
-
-
-@pytest.fixture
-def home(example_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "answer-home"
-    shutil.copytree(example_home, copy)
-    monkeypatch.setenv("MUNI_CRAWL_HOME", str(copy))
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    return copy
-
-
-@pytest.fixture
-def llm(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    fake = start_fake_openai()
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("MUNI_CRAWL_LLM_MODEL", "gpt-4o-mini")
-    monkeypatch.setenv("MUNI_CRAWL_LLM_TIMEOUT", "1")
-    monkeypatch.setenv("MUNI_CRAWL_LLM_RETRIES", "0")
-    monkeypatch.setenv("MUNI_CRAWL_PRICE_INPUT_DKK", "1.10")
-    monkeypatch.setenv("MUNI_CRAWL_PRICE_OUTPUT_DKK", "4.40")
-    monkeypatch.setenv("MUNI_CRAWL_PRICE_PER_DOCUMENT_DKK", "0.0001")
-    yield fake
-    fake.stop()
 
 
 def _answerer() -> Answerer:
@@ -74,7 +47,10 @@ def test_without_an_llm_the_answer_is_extractive_and_free(home: Path) -> None:
     assert row["status"] == "extractive" and row["review_status"] is None
 
 
-def test_a_grounded_generated_answer_with_exact_accounting(home: Path, llm: FakeOpenAI) -> None:
+def test_a_grounded_generated_answer_with_exact_accounting(
+    home: Path, llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MUNI_CRAWL_REUSE_PENDING_SECONDS", "0")  # ask twice, pay twice
     answerer = _answerer()
     reply = "Storskrald hentes den første tirsdag i hver måned i Eksempelby [1]."
     llm.enqueue(reply, completion_tokens=0)  # prompt tokens filled in below
@@ -244,7 +220,10 @@ def test_cli_ask_json_prints_exactly_the_answer_dict(home: Path) -> None:
     assert result.exit_code == 1 and "unknown tenant" in result.stderr
 
 
-def test_usage_report_sums_are_exact(home: Path, llm: FakeOpenAI) -> None:
+def test_usage_report_sums_are_exact(
+    home: Path, llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MUNI_CRAWL_REUSE_PENDING_SECONDS", "0")
     answerer = _answerer()
     for tokens in (1001, 1303, 777):
         llm.enqueue(

@@ -53,12 +53,13 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> Non
 
 
 def _register() -> None:
-    from muni_crawl.cli import answer, crawl, demo, index, pages, sites
+    from muni_crawl.cli import answer, crawl, demo, index, pages, review, sites
 
     cli.add_command(sites.sites)
     cli.add_command(crawl.crawl)
     cli.add_command(answer.ask)
     cli.add_command(answer.usage)
+    cli.add_command(review.review)
     cli.add_command(index.index)
     cli.add_command(index.search)
     cli.add_command(pages.pages)

@@ -18,6 +18,7 @@ from muni_crawl.config import Settings
 from muni_crawl.crawl.spider import SourceSpider
 from muni_crawl.errors import MuniCrawlError
 from muni_crawl.locks import SourceLock
+from muni_crawl.review import mark_stale
 from muni_crawl.sites import SiteSpec, load_registry
 from muni_crawl.store import Store
 from muni_crawl.versioning import finalise
@@ -102,6 +103,9 @@ def crawl_source(
         and failed <= MAX_FAILED_SHARE_FOR_DELETIONS * (seen + failed)
     )
     counts = finalise(store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio)
+    stale = mark_stale(store)
+    if stale:
+        log.warning("%s: %d approved answer(s) became stale", spec.name, len(stale))
     if seen == 0 and failed > 0:
         status = "failed"
     elif failed > 0 or not finished:

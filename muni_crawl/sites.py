@@ -386,13 +386,12 @@ def _positive(
     return checked
 
 
-_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _CRON_MACROS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"}
 
 
 def _valid_cron(expr: str) -> bool:
-    if expr.strip() in _CRON_MACROS:
-        return True
-    fields = expr.split()
-    names = re.compile(r"^[a-zA-Z]{3}(-[a-zA-Z]{3})?(,[a-zA-Z]{3}(-[a-zA-Z]{3})?)*$")
-    return len(fields) == 5 and all(_CRON_FIELD.match(f) or names.match(f) for f in fields)
+    from croniter import croniter
+
+    if expr.strip() not in _CRON_MACROS and len(expr.split()) != 5:
+        return False
+    return bool(croniter.is_valid(expr))

@@ -88,6 +88,13 @@ class TestSiteHandler(StaticSiteHandler):
         delay = self.mode.get("delay", 0.0)
         if delay:
             time.sleep(delay)
+        if self.mode.get("maintenance"):
+            self.send_text(
+                200,
+                "<html><body><h1>Vi holder lukket</h1><p>Siden er lukket for"
+                " vedligeholdelse. Prøv igen senere.</p></body></html>",
+            )
+            return True
         if path == "/error500.html":
             self.send_text(500, "Intern fejl")
             return True

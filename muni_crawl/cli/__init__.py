@@ -49,17 +49,21 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> Non
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = HomeContext(home=home, verbose=verbose, quiet=quiet or not sys.stderr.isatty())
+    ctx.obj = HomeContext(
+        home=home, verbose=verbose, quiet=quiet or not sys.stderr.isatty(), silent=quiet
+    )
 
 
 def _register() -> None:
-    from muni_crawl.cli import answer, crawl, demo, index, pages, review, sites
+    from muni_crawl.cli import answer, crawl, demo, index, ops, pages, review, sites
 
     cli.add_command(sites.sites)
     cli.add_command(crawl.crawl)
     cli.add_command(answer.ask)
     cli.add_command(answer.usage)
     cli.add_command(review.review)
+    cli.add_command(ops.status)
+    cli.add_command(ops.schedule)
     cli.add_command(index.index)
     cli.add_command(index.search)
     cli.add_command(pages.pages)

@@ -20,6 +20,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_LOCKED = 4
 
 
 @dataclass
@@ -28,7 +29,8 @@ class HomeContext:
 
     home: Path | None
     verbose: int = 0
-    quiet: bool = False
+    quiet: bool = False  # no progress output (asked for, or stderr is not a terminal)
+    silent: bool = False  # --quiet given: no diagnostics either
     _settings: Settings | None = field(default=None, repr=False)
 
     @property

@@ -8,6 +8,7 @@ import click
 
 from muni_crawl.cli.common import (
     EXIT_FAILURE,
+    EXIT_LOCKED,
     EXIT_PARTIAL,
     EXIT_USAGE,
     HomeContext,
@@ -17,7 +18,9 @@ from muni_crawl.cli.common import (
 )
 from muni_crawl.crawl import run_crawl
 from muni_crawl.index import affected_tenants, build_indexes
+from muni_crawl.schedule import due_sources
 from muni_crawl.sites import load_registry
+from muni_crawl.store import Store
 from muni_crawl.types import CrawlSummary
 
 SUMMARY_COLUMNS = [
@@ -37,22 +40,38 @@ SUMMARY_COLUMNS = [
 @click.command()
 @click.argument("sources", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Crawl every enabled source.")
+@click.option("--due", is_flag=True, help="Crawl the sources whose schedule says they are due.")
 @click.option("--no-index", is_flag=True, help="Do not re-index the affected tenants afterwards.")
 @format_option("table", "json", "csv")
 @pass_home
 def crawl(
-    home: HomeContext, sources: tuple[str, ...], all_: bool, no_index: bool, fmt: str
+    home: HomeContext,
+    sources: tuple[str, ...],
+    all_: bool,
+    due: bool,
+    no_index: bool,
+    fmt: str,
 ) -> None:
     """Crawl SOURCES (names of spiders/*.toml files) or --all, politely and incrementally.
 
     Unchanged pages (304, or the same text) store no new version. Afterwards the tenants whose
-    sources changed are re-indexed (unless --no-index). Exit code 3 means some sources or
-    pages failed; 1 means nothing could be crawled.
+    sources changed are re-indexed (unless --no-index). --due crawls the sources whose
+    `schedule` fired since their last successful crawl (for cron). Exit codes: 3 some sources
+    or pages failed, or a source looked broken and was left as it was; 4 a source is already
+    being crawled by another process; 1 nothing could be crawled.
 
     Example: muni-crawl crawl example example-borger
     """
-    if bool(sources) == all_:
-        raise click.UsageError("name one or more SOURCES, or use --all")
+    if sum([bool(sources), all_, due]) != 1:
+        raise click.UsageError("name one or more SOURCES, or use --all or --due")
+    if due:
+        with Store(home.settings.database) as store:
+            registry = load_registry(home.settings.spiders_dir)
+            sources = tuple(s.name for s in due_sources(registry, store))
+        if not sources:
+            if not home.silent:
+                click.echo("No source is due.", err=True)
+            return
     summaries = run_crawl(
         None if all_ else sources,
         settings=home.settings,
@@ -89,10 +108,13 @@ def summary_row(summary: CrawlSummary) -> dict[str, object]:
 
 
 def exit_code(summaries: list[CrawlSummary]) -> int:
+    """0 ok, 1 all failed, 3 partly failed (or an anomaly), 4 a source was locked."""
     if not summaries:
         return EXIT_USAGE
     if all(s.status == "failed" for s in summaries):
         return EXIT_FAILURE
-    if any(s.status in ("failed", "partial") for s in summaries):
+    if any(s.status in ("failed", "partial", "anomaly") for s in summaries):
         return EXIT_PARTIAL
+    if any(s.status == "locked" for s in summaries):
+        return EXIT_LOCKED
     return 0

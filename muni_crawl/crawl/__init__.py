@@ -68,6 +68,8 @@ def crawl_one(
     if not lines:
         raise CrawlError(source, f"crawl worker exited with code {proc.returncode} and no summary")
     data = json.loads(lines[-1])
+    if data.get("locked"):
+        return CrawlSummary(source=source, run_id=0, status="locked", message=data["error"])
     if "error" in data:
         raise CrawlError(source, data["error"])
     return CrawlSummary(**data)

@@ -16,17 +16,24 @@ from typing import Any
 
 from muni_crawl.config import Settings
 from muni_crawl.crawl.spider import SourceSpider
-from muni_crawl.errors import MuniCrawlError
+from muni_crawl.errors import CrawlError, MuniCrawlError
 from muni_crawl.locks import SourceLock
 from muni_crawl.review import mark_stale
 from muni_crawl.sites import SiteSpec, load_registry
 from muni_crawl.store import Store
-from muni_crawl.versioning import finalise
+from muni_crawl.versioning import VersionCounts, finalise
 
 log = logging.getLogger(__name__)
 
+EXIT_LOCKED = 4
+
 # A crawl with more than this share of failed requests is not trusted to say what disappeared.
 MAX_FAILED_SHARE_FOR_DELETIONS = 0.1
+# Anomalies (a broken site, not a changed one): checked once a source has this many pages
+MIN_PAGES_FOR_ANOMALIES = 10
+SHRINK_SHARE = 0.3  # fewer reachable pages than this share of the last crawl's
+FAILING_SHARE = 0.5  # more failed requests than this share
+IDENTICAL_SHARE = 0.8  # more changed pages with one and the same text than this share
 
 
 def scrapy_settings(spec: SiteSpec, settings: Settings, verbose: int = 0) -> dict[str, Any]:
@@ -71,6 +78,9 @@ def crawl_source(
     from scrapy.crawler import CrawlerProcess
 
     store = Store(settings.database)
+    live_before = store.db.execute(
+        "SELECT COUNT(*) FROM resources WHERE source = ? AND status = 'live'", (spec.name,)
+    ).fetchone()[0]
     run_id = store.start_run(spec.name)
     close_reason: list[str] = []
     spiders: list[SourceSpider] = []
@@ -102,11 +112,22 @@ def crawl_source(
         and seen > 0
         and failed <= MAX_FAILED_SHARE_FOR_DELETIONS * (seen + failed)
     )
-    counts = finalise(store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio)
-    stale = mark_stale(store)
-    if stale:
-        log.warning("%s: %d approved answer(s) became stale", spec.name, len(stale))
-    if seen == 0 and failed > 0:
+    anomaly = detect_anomaly(store, spec.name, run_id, live_before, seen, failed)
+    if anomaly:
+        # keep every page version (and so the tenants' indexes) as they were: a broken site
+        # must not wipe what citizens are served
+        log.error("%s: crawl anomaly, nothing stored as changed: %s", spec.name, anomaly)
+        counts = VersionCounts()
+    else:
+        counts = finalise(
+            store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio
+        )
+        stale = mark_stale(store)
+        if stale:
+            log.warning("%s: %d approved answer(s) became stale", spec.name, len(stale))
+    if anomaly:
+        status = "anomaly"
+    elif seen == 0 and failed > 0:
         status = "failed"
     elif failed > 0 or not finished:
         status = "partial"
@@ -115,6 +136,8 @@ def crawl_source(
     message = None if finished else f"crawl stopped early: {close_reason[:1] or 'unknown'}"
     if capped:
         message = (message + "; " if message else "") + "page cap reached"
+    if anomaly:
+        message = (message + "; " if message else "") + anomaly
     store.finish_run(
         run_id,
         status,
@@ -130,6 +153,32 @@ def crawl_source(
     return summary
 
 
+def detect_anomaly(
+    store: Store, source: str, run_id: int, live_before: int, seen: int, failed: int
+) -> str | None:
+    """Signs of a broken site rather than a changed one, or None when the crawl looks sane."""
+    if live_before >= MIN_PAGES_FOR_ANOMALIES and seen < SHRINK_SHARE * live_before:
+        return f"site shrank: {seen} pages reachable, {live_before} before (maintenance page?)"
+    attempted = seen + failed
+    if attempted >= MIN_PAGES_FOR_ANOMALIES and failed > FAILING_SHARE * attempted:
+        return f"most pages failing: {failed} of {attempted}"
+    row = store.db.execute(
+        "SELECT COUNT(*), MAX(n) FROM (SELECT COUNT(*) AS n FROM resources"
+        " WHERE source = ? AND last_seen_run = ? AND processed_fingerprint IS NOT raw_fingerprint"
+        " GROUP BY raw_fingerprint)",
+        (source, run_id),
+    ).fetchone()
+    fetched = store.db.execute(
+        "SELECT COUNT(*) FROM resources WHERE source = ? AND last_seen_run = ?"
+        " AND processed_fingerprint IS NOT raw_fingerprint",
+        (source, run_id),
+    ).fetchone()[0]
+    largest = row[1] or 0
+    if fetched >= MIN_PAGES_FOR_ANOMALIES and largest > IDENTICAL_SHARE * fetched:
+        return f"{largest} of {fetched} changed pages have identical content (maintenance page?)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("source")
@@ -142,8 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.load(home, **raw)
     try:
         spec = load_registry(settings.spiders_dir).source(args.source)
-        with SourceLock(settings.home / ".locks", spec.name):
+        lock = SourceLock(settings.home / ".locks", spec.name)
+        try:
+            lock.acquire()
+        except CrawlError as exc:
+            print(json.dumps({"source": args.source, "error": str(exc), "locked": True}))
+            return EXIT_LOCKED
+        try:
             summary = crawl_source(spec, settings, progress=not args.quiet, verbose=args.verbose)
+        finally:
+            lock.release()
     except MuniCrawlError as exc:
         print(json.dumps({"source": args.source, "error": str(exc)}))
         return 1

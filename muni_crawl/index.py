@@ -31,7 +31,7 @@ import numpy as np
 
 from muni_crawl.chunk import chunk_page
 from muni_crawl.config import Settings
-from muni_crawl.embed import Embedder, EmbeddingCache, Vectors
+from muni_crawl.embed import Embedder, EmbeddingCache, Vectors, embedder_for
 from muni_crawl.errors import IndexNotBuiltError
 from muni_crawl.lexical import analyse
 from muni_crawl.locks import SourceLock
@@ -362,7 +362,6 @@ def build_indexes(
     force: bool = False,
 ) -> list[BuildResult]:
     """Build (or confirm unchanged) the indexes of the named tenants, or of every tenant."""
-    from muni_crawl.embed import make_embedder
     from muni_crawl.sites import load_registry
 
     settings = settings or Settings.load()
@@ -370,7 +369,7 @@ def build_indexes(
     names = list(registry.tenants) if tenants is None else list(dict.fromkeys(tenants))
     for name in names:
         registry.tenant(name)
-    embedder = embedder or make_embedder(settings.embedder, settings.embedding_model)
+    embedder = embedder or embedder_for(settings)
     cache = EmbeddingCache(settings.embedding_cache_path)
     with Store(settings.database) as store:
         return [

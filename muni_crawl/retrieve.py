@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from muni_crawl.config import Settings
-from muni_crawl.embed import Embedder, make_embedder
+from muni_crawl.embed import Embedder, embedder_for
 from muni_crawl.errors import ConfigError, InvalidQuestionError
 from muni_crawl.index import TenantIndex, current_version, load_current
 from muni_crawl.sites import Registry, load_registry
@@ -94,9 +94,7 @@ class Library:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = make_embedder(
-                    self.settings.embedder, self.settings.embedding_model
-                )
+                self._embedder = embedder_for(self.settings)
             return self._embedder
 
     def warm_up(self, tenants: list[str] | None = None) -> None:

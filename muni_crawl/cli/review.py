@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from muni_crawl.cli.common import HomeContext, emit, pass_home
-from muni_crawl.embed import make_embedder
+from muni_crawl.embed import embedder_for
 from muni_crawl.review import (
     REVIEW_STATUSES,
     SCOPES,
@@ -156,7 +156,7 @@ def do_approve(
         if edited is None:
             raise click.ClickException("the editor was closed without saving; nothing approved")
         text = edited
-    embedder = make_embedder(home.settings.embedder, home.settings.embedding_model)
+    embedder = embedder_for(home.settings)
     approve(store, answer_id, reviewer=reviewer, embedder=embedder, text=text, scope=scope)
 
 

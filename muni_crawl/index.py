@@ -94,14 +94,23 @@ def current_version(settings: Settings, tenant: str) -> str | None:
 
 
 def tenant_pages(store: Store, registry: Registry, tenant: str) -> list[Page]:
-    """The tenant's view: its sources' pages, national bodies, and only its own local sections."""
+    """The tenant's view: its sources' pages, national bodies, and only its own local sections.
+
+    A text served at several URLs without a canonical link (``/`` and ``/index.html``) is
+    indexed once, under its shortest URL, so it is neither returned twice nor billed twice.
+    """
     code = registry.tenant(tenant).code
     sources = {s.name for s in registry.sources_for(tenant)}
-    return [
+    view = [
         page
         for page in store.pages()
         if page.source in sources and (page.scope != "local" or page.municipality_code == code)
     ]
+    chosen: dict[str, Page] = {}
+    for page in sorted(view, key=lambda p: (len(p.url), p.url)):
+        chosen.setdefault(page.fingerprint, page)
+    kept = {id(page) for page in chosen.values()}
+    return [page for page in view if id(page) in kept]
 
 
 def build_index(

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class FakeOpenAI:
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["path"].endswith("/chat/completions")]
+        return [r for r in self.requests if "/chat/completions" in r["path"]]
 
     def stop(self) -> None:
         if self.server is not None:
@@ -81,7 +82,8 @@ def start_fake_openai() -> FakeOpenAI:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
             state.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
-            if self.path.endswith("/embeddings"):
+            route = urlsplit(self.path).path  # Azure adds ?api-version=...
+            if route.endswith("/embeddings"):
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 data = [
                     {"object": "embedding", "index": i, "embedding": fake_embedding(t)}
@@ -95,7 +97,7 @@ def start_fake_openai() -> FakeOpenAI:
                 }
                 self._send(200, json.dumps(payload).encode())
                 return
-            if self.path.endswith("/chat/completions"):
+            if route.endswith("/chat/completions"):
                 reply = state.replies.popleft() if state.replies else Reply(status=500)
                 if reply.delay:
                     time.sleep(reply.delay)

@@ -249,3 +249,20 @@ def test_usage_report_sums_are_exact(
     assert json.loads(empty.stdout) == []
     bad = CliRunner().invoke(cli, ["usage", "--month", "november"])
     assert bad.exit_code == 1 and "--month" in bad.stderr
+
+
+def test_azure_openai_through_the_standard_variables(
+    home: Path, llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", llm.url.removesuffix("/v1"))
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-key")
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    llm.enqueue("Storskrald hentes første tirsdag [1].")
+    answer = _answerer().answer("example", STORSKRALD)
+    assert answer.status == "generated", answer.reason
+    request = llm.chat_requests[-1]
+    assert "/openai/deployments/gpt-4o-mini/chat/completions" in request["path"]
+    assert "api-version=2024-10-21" in request["path"]
+    assert request["headers"].get("api-key") == "azure-key"

@@ -74,8 +74,10 @@ def test_reindex_embeds_only_what_changed(
     run_crawl(["testrup"])
     settings = Settings.load(embedding_cache=tmp_path / "fresh-cache.db")
     [first] = build_indexes(["testrup"], settings=settings)
-    # identical texts (/ and /index.html) are embedded once
-    assert first.status == "built" and 0 < first.new_embeddings <= first.passages
+    assert first.status == "built" and first.new_embeddings == first.passages > 0
+    # / and /index.html serve the same text: indexed once, under the shorter URL
+    urls = {p.url for p in Library(settings=settings).index("testrup").passages}
+    assert site.url + "/" in urls and site.url + "/index.html" not in urls
     run_crawl(["testrup"])
     [second] = build_indexes(["testrup"], settings=settings)
     assert (second.status, second.new_embeddings, second.version) == ("unchanged", 0, first.version)

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from muni_crawl.compose import Composition, ExtractiveComposer, LLMComposer, Spent
 from muni_crawl.config import Settings
+from muni_crawl.embed import Vectors
 from muni_crawl.errors import IndexNotBuiltError, LLMError
 from muni_crawl.language import detect_language
 from muni_crawl.llm_client import provider
 from muni_crawl.prompts import no_answer_text
 from muni_crawl.redact import redact
-from muni_crawl.retrieve import Library, Retrieval, validate_question
+from muni_crawl.retrieve import Library, Retrieval, default_library, validate_question
 from muni_crawl.review import APPROVED_SIMILARITY, find_approved
 from muni_crawl.store import Store, utcnow
 from muni_crawl.types import Answer, Citation, Usage
@@ -85,14 +86,17 @@ class Answerer:
         clean = redaction.text
         search = redaction.search_text or clean
         language = detect_language(search)
-        approved = self._approved(tenant, language, search)
+        vector = self.library.embedder.embed_queries([search])[0]  # once, for both uses
+        approved = self._approved(tenant, language, search, vector)
         if approved is not None:
             return approved
         reused = self._reuse_pending(tenant, clean)
         if reused is not None:
             return reused
         try:
-            retrieval = self.library.retrieve(tenant, search, k=self.settings.answer_passages)
+            retrieval = self.library.retrieve(
+                tenant, search, k=self.settings.answer_passages, query=vector
+            )
         except IndexNotBuiltError as exc:
             log.error("%s", exc)
             return self._record(
@@ -124,21 +128,17 @@ class Answerer:
             )
         return self._record(tenant, clean, language, composition, retrieval)
 
-    def _approved(self, tenant: str, language: str, question: str) -> Answer | None:
+    def _approved(
+        self, tenant: str, language: str, question: str, vector: Vectors
+    ) -> Answer | None:
         """An approved answer to a close enough question: served first, at no token cost."""
         store = self._store()
-        has_any = store.db.execute(
-            "SELECT 1 FROM answers WHERE review_status = 'approved' LIMIT 1"
-        ).fetchone()
-        if has_any is None:
-            return None
         embedder = self.library.embedder
         threshold = self.settings.approved_similarity
         if threshold is None:
             threshold = APPROVED_SIMILARITY.get(embedder.model_id)
         if threshold is None:
             return None  # no calibration for this model: never guess
-        vector = embedder.embed_queries([question])[0]
         match = find_approved(
             store,
             tenant=tenant,
@@ -378,6 +378,6 @@ def answer(tenant: str, question: str, *, home: Path | str | None = None) -> Ans
     key = str(settings.home.resolve())
     with _default_lock:
         if key not in _default:
-            _default[key] = Answerer(settings=settings)
+            _default[key] = Answerer(settings=settings, library=default_library(home))
         answerer = _default[key]
     return answerer.answer(tenant, question)

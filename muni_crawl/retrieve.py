@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from muni_crawl.config import Settings
-from muni_crawl.embed import Embedder, embedder_for
+from muni_crawl.embed import Embedder, Vectors, embedder_for
 from muni_crawl.errors import ConfigError, InvalidQuestionError
 from muni_crawl.index import TenantIndex, current_version, load_current
 from muni_crawl.sites import Registry, load_registry
@@ -118,8 +118,14 @@ class Library:
                 self._indexes[tenant] = loaded
             return loaded
 
-    def retrieve(self, tenant: str, question: str, k: int = 5) -> Retrieval:
-        """The k best passages of the tenant's view for the question."""
+    def retrieve(
+        self, tenant: str, question: str, k: int = 5, *, query: Vectors | None = None
+    ) -> Retrieval:
+        """The k best passages of the tenant's view for the question.
+
+        `query` is the question's embedding when the caller already has it (from this
+        library's embedder); it is computed otherwise.
+        """
         text = validate_question(question, self.settings.max_question_chars)
         if k < 1:
             raise InvalidQuestionError("k must be at least 1")
@@ -129,7 +135,8 @@ class Library:
                 f"{tenant}: the index was built with {index.manifest.model_id}, but the"
                 f" configured embedder is {self.embedder.model_id}; re-index after changing it"
             )
-        query = self.embedder.embed_queries([text])[0]
+        if query is None:
+            query = self.embedder.embed_queries([text])[0]
         depth = max(CANDIDATES, 4 * k)
         dense = index.dense_search(query, depth)
         lexical = index.lexical_search(text, depth)

@@ -70,3 +70,8 @@ def test_runs_lists_crawl_history_as_json(isolated_home: Path) -> None:
     result = CliRunner().invoke(cli, ["runs", "--source", "naboby", "--format", "json"])
     rows = json.loads(result.stdout)
     assert rows[0]["source"] == "naboby" and rows[0]["new"] == 6
+
+
+def test_demo_without_the_example_sources_says_where_they_are(isolated_home: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 1 and "example" in result.stderr and "spiders" in result.stderr

@@ -13,6 +13,7 @@ from muni_crawl.cli.crawl import SUMMARY_COLUMNS, exit_code, summary_row
 from muni_crawl.crawl import run_crawl
 from muni_crawl.example.server import EXAMPLE_SITES, serve_examples
 from muni_crawl.index import build_indexes
+from muni_crawl.sites import load_registry
 from muni_crawl.store import Store
 
 EXAMPLE_SOURCES = ("example", "naboby", "example-borger", "example-selvbetjening")
@@ -46,6 +47,13 @@ def demo(home: HomeContext) -> None:
 
     Example: muni-crawl demo
     """
+    registry = load_registry(home.settings.spiders_dir)
+    missing = [name for name in EXAMPLE_SOURCES if name not in registry.sources]
+    if missing:
+        raise click.ClickException(
+            f"{home.settings.spiders_dir} has no {', '.join(missing)} source file(s); run the"
+            " demo in a checkout of the muni_crawl repository (its spiders/ folder has them)"
+        )
     sites = _start_sites()
     try:
         click.echo("Serving the example sites: " + ", ".join(s.url for s in sites), err=True)

@@ -31,9 +31,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/crawl.py
-	$(BIN)/python benchmarks/retrieval_quality.py --check
-	$(BIN)/python benchmarks/retrieval_speed.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache muni_crawl.db muni_crawl.db-wal muni_crawl.db-shm .locks

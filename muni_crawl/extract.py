@@ -15,7 +15,6 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Iterable
 
 import lxml.html
 import trafilatura
@@ -299,8 +298,3 @@ def extract_pdf(body: bytes, *, url: str) -> Document:
     first_line = next((line for line in text.splitlines() if line.strip()), url)
     title = str(meta_title).strip() or first_line.strip()[:120]
     return Document(url=url, title=title, text=text, content_type="application/pdf")
-
-
-def headings(text: str) -> Iterable[str]:
-    """Markdown headings of a document, in order (used by chunking later)."""
-    return (line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#"))

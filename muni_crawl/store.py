@@ -21,8 +21,6 @@ from muni_crawl.errors import StoreError
 from muni_crawl.migrations import apply_migrations, latest_version
 from muni_crawl.types import CrawlSummary, Document, Page
 
-RUN_COUNTERS = ("fetched", "not_modified", "skipped", "failed")
-
 
 def utcnow() -> str:
     """Timestamps are ISO 8601 UTC strings: sortable and readable in the database."""
@@ -108,13 +106,6 @@ class Store:
                 (source, utcnow(), os.getpid()),
             )
             return int(cur.lastrowid or 0)
-
-    def bump_run(self, run_id: int, counter: str, by: int = 1) -> None:
-        if counter not in RUN_COUNTERS:
-            raise ValueError(counter)
-        self.db.execute(
-            f"UPDATE crawl_runs SET {counter} = {counter} + ? WHERE id = ?", (by, run_id)
-        )
 
     def finish_run(
         self,

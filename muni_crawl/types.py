@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# Where a page's text may be served: "site" pages feed the tenants of their source, "national"
-# borger.dk bodies feed every tenant, "local" sections feed only the municipality they name.
-SCOPES = ("site", "national", "local")
+# Page scopes: "site" pages feed the tenants of their source, "national" borger.dk bodies feed
+# every tenant, "local" sections and entries feed only the municipality they name.
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ class SourceSpider(scrapy.Spider):
         self.counts: Counter[str] = Counter()
         self.show_progress = progress
         self._last_progress = 0.0
+        # links of pages not downloaded this run (304, sitemap skip), followed from the store
+        self._pending_links: list[tuple[tuple[str, ...], int]] = []
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -138,12 +140,10 @@ class SourceSpider(scrapy.Spider):
 
     def _defer_links(self, state: ResourceState, depth: int) -> None:
         # links of a page we did not download are followed from what we stored last time
-        self._pending_links = getattr(self, "_pending_links", [])
         self._pending_links.append((state.links, depth + 1))
 
     def _drain_pending(self) -> Iterator[Request]:
-        pending = getattr(self, "_pending_links", [])
-        self._pending_links = []
+        pending, self._pending_links = self._pending_links, []
         for links, depth in pending:
             for link in links:
                 request = self.page_request(link, depth)

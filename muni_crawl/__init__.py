@@ -15,6 +15,7 @@ from muni_crawl.crawl import run_crawl
 from muni_crawl.errors import (
     ConfigError,
     CrawlError,
+    IndexBuildRunningError,
     IndexNotBuiltError,
     InvalidQuestionError,
     LLMError,
@@ -39,6 +40,7 @@ __all__ = [
     "CrawlError",
     "CrawlSummary",
     "Document",
+    "IndexBuildRunningError",
     "IndexNotBuiltError",
     "InvalidQuestionError",
     "LLMError",

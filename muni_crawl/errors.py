@@ -7,6 +7,7 @@ MuniCrawlError
 ├── UnknownTenantError     a tenant slug that spiders/tenants.toml does not declare
 ├── UnknownSourceError     a source name with no spiders/<name>.toml
 ├── CrawlError             a crawl could not run (worker died, source locked, ...)
+├── IndexBuildRunningError another process is building this tenant's index
 ├── StoreError             the SQLite store is unusable (newer schema, corrupt file)
 ├── IndexNotBuiltError     a tenant has no index yet (crawl and index it first)
 ├── InvalidQuestionError   an empty, non-text or absurdly long question
@@ -88,8 +89,9 @@ class LLMError(MuniCrawlError):
     """The language model call failed or its reply cannot be served.
 
     `kind` is a short machine-readable cause (timeout, rate_limited, auth, provider_error,
-    unreachable, malformed, uncited, bad_citations); `spent` holds token counts when a reply
-    arrived, so they are still recorded.
+    unreachable, malformed), or why a reply that arrived is not served (uncited,
+    bad_citations, unsafe_markup, no_substance, ungrounded_contact, wrong_language; see
+    reply_check); `spent` holds token counts when a reply arrived, so they are still recorded.
     """
 
     def __init__(self, kind: str, message: str, spent: object | None = None) -> None:
@@ -104,3 +106,12 @@ class ReviewError(MuniCrawlError):
     def __init__(self, answer_id: str, message: str) -> None:
         self.answer_id = answer_id
         super().__init__(f"answer {answer_id}: {message}")
+
+
+class IndexBuildRunningError(MuniCrawlError):
+    """Another process is building this tenant's index; the caller's build is not needed."""
+
+    def __init__(self, tenant: str, holder: str) -> None:
+        self.tenant = tenant
+        self.holder = holder
+        super().__init__(f"index of {tenant} is being built by pid {holder}")

@@ -7,6 +7,9 @@ Kind-specific splitting lives here too, because it is a matter of reading the pa
 - ``selvbetjening``: every entry (``li.solution[data-municipality-code]``) is a document
   addressed as ``<url>#<entry id>``, scoped to its municipality.
 These selectors are our documented assumption about the public pages' structure (see README).
+
+Before anything is read, what a sighted reader cannot see is dropped (visibility.py states the
+rule): hidden text is where instructions for language models get planted.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import trafilatura
 from lxml.etree import ParserError
 
 from muni_crawl.types import Document
+from muni_crawl.visibility import drop_hidden
 
 log = logging.getLogger(__name__)
 
 # Bump when extraction output changes: pages stored by an older extractor are then re-fetched
 # unconditionally (no 304, no sitemap skip) on their next crawl.
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 4
 
 
 def _class_xpath(tag: str, css_class: str) -> str:
@@ -91,13 +95,6 @@ def _binary_ratio(sample: bytes) -> float:
     return control / max(len(sample), 1)
 
 
-_HIDDEN_XPATH = (
-    "//*[@hidden or @aria-hidden='true'"
-    " or contains(translate(@style, ' ', ''), 'display:none')"
-    " or contains(translate(@style, ' ', ''), 'visibility:hidden')]"
-)
-
-
 def _parse(html: str) -> lxml.html.HtmlElement:
     """Parse, dropping elements hidden from readers: text a citizen cannot see (often planted
     instructions or keyword stuffing) must not become an answer's source."""
@@ -105,8 +102,7 @@ def _parse(html: str) -> lxml.html.HtmlElement:
         tree = lxml.html.fromstring(html)
     except (ParserError, ValueError) as exc:
         raise ExtractionError(f"unparseable HTML: {exc}") from exc
-    for element in tree.xpath(_HIDDEN_XPATH):
-        element.drop_tree()
+    drop_hidden(tree)
     return tree
 
 

@@ -10,15 +10,21 @@ Layout under ``<home>/indexes/<tenant>/``::
 
 A build writes a hidden temporary folder, renames it into place and only then replaces
 CURRENT, so a build killed at any point leaves the previous version serving.
+
+Version names are ``v<sequence>-<UTC time>-<digest>``: the sequence makes every build's name
+new (two forced builds in one second must not overwrite the version being served) and makes
+names sort in build order, which pruning relies on. Pruning never removes the current version
+nor the one before it: a reader that read CURRENT just before a switch may still be opening it.
+Builds of one tenant are serialised by its index lock (see locks.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,9 +38,9 @@ import numpy as np
 from muni_crawl.chunk import chunk_page
 from muni_crawl.config import Settings
 from muni_crawl.embed import Embedder, EmbeddingCache, Vectors, embedder_for
-from muni_crawl.errors import IndexNotBuiltError
+from muni_crawl.errors import IndexBuildRunningError, IndexNotBuiltError
 from muni_crawl.lexical import analyse
-from muni_crawl.locks import SourceLock
+from muni_crawl.locks import IndexLock
 from muni_crawl.sites import Registry
 from muni_crawl.store import Store, utcnow
 from muni_crawl.types import Page, Passage
@@ -45,6 +51,10 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1
+# v<sequence>-...; names from before sequences (<UTC time>-<digest>) sort as sequence 0
+_SEQUENCED = re.compile(r"^v(\d+)-")
+# a reader that finds its version gone re-reads CURRENT this many times before giving up
+LOAD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -73,11 +83,12 @@ class BuildResult:
 
     tenant: str
     version: str | None
-    status: str  # built | unchanged | empty
+    status: str  # built | unchanged | empty | busy (another process is building it)
     passages: int = 0
     documents: int = 0
     new_embeddings: int = 0
     seconds: float = 0.0
+    message: str | None = None
 
 
 def tenant_dir(settings: Settings, tenant: str) -> Path:
@@ -86,11 +97,7 @@ def tenant_dir(settings: Settings, tenant: str) -> Path:
 
 def current_version(settings: Settings, tenant: str) -> str | None:
     """The version CURRENT points at, or None when the tenant has no index yet."""
-    try:
-        name = (tenant_dir(settings, tenant) / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return name or None
+    return current_version_in(tenant_dir(settings, tenant))
 
 
 def tenant_pages(store: Store, registry: Registry, tenant: str) -> list[Page]:
@@ -123,26 +130,33 @@ def build_index(
     cache: EmbeddingCache,
     force: bool = False,
 ) -> BuildResult:
-    """Build a new index version for the tenant if its passages changed; switch it in atomically."""
+    """Build a new index version for the tenant if its passages changed; switch it in atomically.
+
+    Raises IndexBuildRunningError when another process is building the tenant's index.
+    """
     started = time.perf_counter()
-    pages = tenant_pages(store, registry, tenant)
-    passages = [
-        p
-        for page in pages
-        for p in chunk_page(
-            page, min_tokens=settings.chunk_min_tokens, max_tokens=settings.chunk_max_tokens
-        )
-    ]
-    if not passages:
-        return BuildResult(tenant, current_version(settings, tenant), "empty")
-    digest = _digest(embedder.model_id, passages)
-    root = tenant_dir(settings, tenant)
-    root.mkdir(parents=True, exist_ok=True)
-    with SourceLock(settings.home / ".locks", f"index-{tenant}"):
+    with IndexLock(settings.home / ".locks", tenant):
+        # the runs are read before the pages, so the manifest never claims a crawl whose
+        # pages this build did not see (affected_tenants relies on that)
+        sources = _source_runs(store, {s.name for s in registry.sources_for(tenant)})
+        pages = tenant_pages(store, registry, tenant)
+        passages = [
+            p
+            for page in pages
+            for p in chunk_page(
+                page, min_tokens=settings.chunk_min_tokens, max_tokens=settings.chunk_max_tokens
+            )
+        ]
+        if not passages:
+            return BuildResult(tenant, current_version(settings, tenant), "empty")
+        digest = _digest(embedder.model_id, passages)
+        root = tenant_dir(settings, tenant)
+        root.mkdir(parents=True, exist_ok=True)
         current = current_version(settings, tenant)
         if current and not force:
             manifest = read_manifest(root / current)
             if manifest is not None and manifest.digest == digest:
+                _record_source_runs(root / current, manifest, sources)
                 return BuildResult(tenant, current, "unchanged", len(passages), manifest.documents)
         vectors, computed = cache.embed(embedder, [p.search_text() for p in passages])
         version = write_version(
@@ -152,7 +166,7 @@ def build_index(
             vectors,
             model_id=embedder.model_id,
             digest=digest,
-            sources=_source_runs(store, {p.source for p in passages}),
+            sources=sources,
         )
     documents = len({p.page_id for p in passages})
     seconds = time.perf_counter() - started
@@ -181,8 +195,8 @@ def write_version(
     The caller holds the tenant's index lock.
     """
     root = tenant_dir(settings, tenant)
-    version = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + digest[:8]
     _remove_leftovers(root)
+    version = _next_version_name(root, digest)
     tmp = root / f".tmp-{version}-{os.getpid()}"
     tmp.mkdir(parents=True)
     dense_type = _write_dense(tmp, vectors, settings.hnsw_threshold)
@@ -202,10 +216,7 @@ def write_version(
     )
     (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
     _fsync_dir(tmp)
-    final = root / version
-    if final.exists():  # same second, same content: a forced rebuild
-        shutil.rmtree(final)
-    os.rename(tmp, final)
+    os.rename(tmp, root / version)  # a new name (see _next_version_name): nothing is replaced
     _switch_current(root, version)
     _prune(root, keep=settings.index_keep_versions, current=version)
     return version
@@ -282,11 +293,57 @@ def _remove_leftovers(root: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _version_key(name: str) -> tuple[int, str]:
+    """Build order: by sequence number; older unsequenced names first, by their timestamp."""
+    match = _SEQUENCED.match(name)
+    return (int(match.group(1)) if match else 0, name)
+
+
+def _versions(root: Path) -> list[str]:
+    """The version folders under a tenant's index folder, oldest build first."""
+    names = [p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(names, key=_version_key)
+
+
+def _next_version_name(root: Path, digest: str) -> str:
+    """A name no earlier build used, sorting after all of them (the caller holds the lock)."""
+    known = _versions(root)
+    current = current_version_in(root)
+    if current:
+        known.append(current)
+    sequence = max((_version_key(name)[0] for name in known), default=0) + 1
+    return f"v{sequence:08d}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{digest[:8]}"
+
+
+def current_version_in(root: Path) -> str | None:
+    try:
+        name = (root / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
 def _prune(root: Path, keep: int, current: str) -> None:
-    versions = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Remove all but the newest `keep` versions, never the current one nor its predecessor."""
+    versions = _versions(root)
+    protected = {current}
+    if current in versions and versions.index(current) > 0:
+        protected.add(versions[versions.index(current) - 1])
     for name in versions[: max(0, len(versions) - max(keep, 1))]:
-        if name != current:
+        if name not in protected:
             shutil.rmtree(root / name, ignore_errors=True)
+
+
+def _record_source_runs(folder: Path, manifest: Manifest, sources: dict[str, int]) -> None:
+    """Note in an unchanged version's manifest that it also reflects these crawl runs, so that
+    affected_tenants stops asking for it to be rebuilt (replaced atomically for readers)."""
+    if all(manifest.sources.get(name, 0) >= run for name, run in sources.items()):
+        return
+    merged = {**manifest.sources, **sources}
+    updated = Manifest(**{**manifest.to_dict(), "sources": merged})
+    tmp = folder / f".manifest.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(updated.to_dict(), indent=2), encoding="utf-8")
+    os.replace(tmp, folder / "manifest.json")
 
 
 def read_manifest(folder: Path) -> Manifest | None:
@@ -352,15 +409,26 @@ class TenantIndex:
 
 
 def load_current(settings: Settings, tenant: str) -> TenantIndex:
+    """Load the version CURRENT names. If it vanishes while loading (pruned after builds that
+    switched in newer ones meanwhile), CURRENT is read again rather than failing the reader."""
     version = current_version(settings, tenant)
     if version is None:
         raise IndexNotBuiltError(
             tenant, "no index built yet; run `muni-crawl index " + tenant + "`"
         )
-    folder = tenant_dir(settings, tenant) / version
-    with contextlib.suppress(FileNotFoundError):
-        return TenantIndex(folder)
-    raise IndexNotBuiltError(tenant, f"index version {version} is missing on disk")
+    for _ in range(LOAD_ATTEMPTS):
+        folder = tenant_dir(settings, tenant) / version
+        try:
+            return TenantIndex(folder)
+        except (OSError, RuntimeError, ValueError, IndexNotBuiltError) as exc:
+            # faiss reports a missing or truncated file as RuntimeError
+            newer = current_version(settings, tenant)
+            if newer is None or newer == version:
+                raise IndexNotBuiltError(
+                    tenant, f"index version {version} is unreadable: {exc}"
+                ) from exc
+            version = newer
+    raise IndexNotBuiltError(tenant, f"index versions change faster than they load ({version})")
 
 
 def build_indexes(
@@ -369,8 +437,13 @@ def build_indexes(
     settings: Settings | None = None,
     embedder: Embedder | None = None,
     force: bool = False,
+    skip_busy: bool = False,
 ) -> list[BuildResult]:
-    """Build (or confirm unchanged) the indexes of the named tenants, or of every tenant."""
+    """Build (or confirm unchanged) the indexes of the named tenants, or of every tenant.
+
+    A tenant whose index another process is building raises IndexBuildRunningError, or with
+    `skip_busy` gets a result with status "busy" while the other tenants are built.
+    """
     from muni_crawl.sites import load_registry
 
     settings = settings or Settings.load()
@@ -380,23 +453,35 @@ def build_indexes(
         registry.tenant(name)
     embedder = embedder or embedder_for(settings)
     cache = EmbeddingCache(settings.embedding_cache_path)
+    results = []
     with Store(settings.database) as store:
-        return [
-            build_index(
-                name,
-                settings=settings,
-                registry=registry,
-                store=store,
-                embedder=embedder,
-                cache=cache,
-                force=force,
-            )
-            for name in names
-        ]
+        for name in names:
+            try:
+                result = build_index(
+                    name,
+                    settings=settings,
+                    registry=registry,
+                    store=store,
+                    embedder=embedder,
+                    cache=cache,
+                    force=force,
+                )
+            except IndexBuildRunningError as exc:
+                if not skip_busy:
+                    raise
+                result = BuildResult(
+                    name, current_version(settings, name), "busy", message=str(exc)
+                )
+            results.append(result)
+    return results
 
 
 def affected_tenants(registry: Registry, settings: Settings, summaries: list[Any]) -> list[str]:
-    """Tenants fed by a source whose crawl changed something, or that have no index yet."""
+    """Tenants fed by a crawled source that changed something, that have no index yet, or whose
+    index predates a crawl that changed their pages (its re-index was skipped because another
+    build was running, or failed)."""
+    with Store(settings.database) as store:
+        changing = _last_changing_runs(store)
     affected: dict[str, None] = {}
     for summary in summaries:
         if summary.source not in registry.sources:
@@ -404,6 +489,29 @@ def affected_tenants(registry: Registry, settings: Settings, summaries: list[Any
         source = registry.sources[summary.source]
         changed = summary.new + summary.changed + summary.deleted > 0
         for tenant in registry.tenants_of(source):
-            if changed or current_version(settings, tenant.slug) is None:
+            if changed or _index_behind(settings, registry, tenant.slug, changing):
                 affected[tenant.slug] = None
     return list(affected)
+
+
+def _last_changing_runs(store: Store) -> dict[str, int]:
+    """Per source, the id of its last finished crawl run that changed any page."""
+    rows = store.db.execute(
+        "SELECT source, MAX(id) FROM crawl_runs WHERE status IN ('ok', 'partial')"
+        " AND new + changed + deleted > 0 GROUP BY source"
+    ).fetchall()
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def _index_behind(
+    settings: Settings, registry: Registry, tenant: str, changing: dict[str, int]
+) -> bool:
+    """True when the tenant has no index, or its index was built before a changing crawl."""
+    version = current_version(settings, tenant)
+    manifest = read_manifest(tenant_dir(settings, tenant) / version) if version else None
+    if manifest is None:
+        return True
+    return any(
+        manifest.sources.get(source.name, 0) < changing.get(source.name, 0)
+        for source in registry.sources_for(tenant)
+    )

@@ -8,14 +8,18 @@ them all at once.
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from muni_crawl.config import out_of_range, setting_metadata
 from muni_crawl.errors import SiteSpecError, UnknownSourceError, UnknownTenantError
+from muni_crawl.offsite import OffsitePolicy
 
 TENANTS_FILE = "tenants.toml"
 KINDS = ("municipal", "borger_dk", "selvbetjening")
@@ -87,29 +91,18 @@ class SiteSpec:
         """allowed_domains without ports (what Scrapy's offsite filter understands)."""
         return tuple(sorted({_split_port(d)[0] for d in self.allowed_domains}))
 
-    def host_allowed(self, host: str, port: int | None = None) -> bool:
-        """Is host (and port, where an allowed_domains entry names one) inside the allowed domains?
+    @cached_property
+    def offsite_policy(self) -> OffsitePolicy:
+        """Host, port and address rules of allowed_domains; the crawler enforces the same ones.
 
-        Subdomains are included; an entry with a port (``127.0.0.1:8761``) admits only that port.
+        Subdomains are included; an entry with a port (``127.0.0.1:8761``) admits only that
+        port, one without a port only the scheme's default port. See muni_crawl.offsite.
         """
-        host = host.lower().rstrip(".")
-        for entry in self.allowed_domains:
-            domain, entry_port = _split_port(entry)
-            host_ok = host == domain or host.endswith("." + domain)
-            if host_ok and (entry_port is None or entry_port == port):
-                return True
-        return False
+        return OffsitePolicy(self.allowed_domains)
 
     def url_allowed(self, url: str) -> bool:
-        """Host allowed, matches an include pattern (if any) and no exclude pattern."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return False
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            return False
-        if not self.host_allowed(parts.hostname, port):
+        """Inside allowed_domains (offsite_policy), matches an include (if any), no exclude."""
+        if not self.offsite_policy.allows(url):
             return False
         if self._include_re and not any(p.search(url) for p in self._include_re):
             return False
@@ -126,8 +119,8 @@ class Registry:
     def tenant(self, slug: str) -> Tenant:
         try:
             return self.tenants[slug]
-        except KeyError:
-            raise UnknownTenantError(slug, sorted(self.tenants)) from None
+        except (KeyError, TypeError):  # TypeError: a caller passed a list or another non-slug
+            raise UnknownTenantError(str(slug), sorted(self.tenants)) from None
 
     def source(self, name: str) -> SiteSpec:
         try:
@@ -181,10 +174,10 @@ def check_registry(spiders_dir: Path) -> tuple[Registry, list[SiteSpecError]]:
 def _read_toml(path: Path, errors: list[SiteSpecError]) -> dict[str, Any] | None:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        errors.append(SiteSpecError(path, None, f"invalid TOML: {exc}"))
     except (OSError, UnicodeDecodeError) as exc:
         errors.append(SiteSpecError(path, None, f"cannot read: {exc}"))
+    except ValueError as exc:  # TOMLDecodeError, or an integer with thousands of digits
+        errors.append(SiteSpecError(path, None, f"invalid TOML: {exc}"))
     return None
 
 
@@ -273,13 +266,14 @@ def _load_source(
         for url in urls:
             host = _check_url(path, key, url, errors)
             probe = SiteSpec("", path, "municipal", (), (), allowed)
-            if host and allowed and not probe.url_allowed(url):
-                errors.append(SiteSpecError(path, key, f"{url} is outside allowed_domains"))
+            refusal = probe.offsite_policy.refusal(url) if host and allowed else None
+            if refusal is not None:
+                errors.append(SiteSpecError(path, key, f"{url} is refused: {refusal}"))
     include = _patterns(path, "include", data.get("include", []), errors)
     exclude = _patterns(path, "exclude", data.get("exclude", []), errors)
-    max_pages = _positive(path, "max_pages", data.get("max_pages"), int, errors)
-    max_depth = _positive(path, "max_depth", data.get("max_depth"), int, errors)
-    delay = _positive(path, "download_delay", data.get("download_delay"), float, errors, zero=True)
+    max_pages = _number(path, "max_pages", data.get("max_pages"), int, errors)
+    max_depth = _number(path, "max_depth", data.get("max_depth"), int, errors)
+    delay = _number(path, "download_delay", data.get("download_delay"), float, errors)
     schedule = _expect(path, "schedule", data.get("schedule", DEFAULT_SCHEDULE), str, errors)
     if isinstance(schedule, str) and not _valid_cron(schedule):
         errors.append(
@@ -326,6 +320,9 @@ def _expect(
     if value is None:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > sys.float_info.max:
+            errors.append(SiteSpecError(path, key, "is too large a number"))
+            return None
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         errors.append(
@@ -369,19 +366,14 @@ def _patterns(
     return compiled
 
 
-def _positive(
-    path: Path,
-    key: str,
-    value: Any,
-    kind: type,
-    errors: list[SiteSpecError],
-    zero: bool = False,
-) -> Any:
+def _number(path: Path, key: str, value: Any, kind: type, errors: list[SiteSpecError]) -> Any:
+    """A numeric key, in the range of the setting of the same name (finite, min, max)."""
     checked = _expect(path, key, value, kind, errors)
     if checked is None:
         return None
-    if checked < 0 or (checked == 0 and not zero):
-        errors.append(SiteSpecError(path, key, "must be positive"))
+    problem = out_of_range(setting_metadata(key), checked)
+    if problem is not None:
+        errors.append(SiteSpecError(path, key, problem))
         return None
     return checked
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,13 +161,26 @@ def crawl_example(home: Path) -> None:
     if (home / "spiders").exists():
         shutil.rmtree(home / "spiders")
     shutil.copytree(REPO / "spiders", home / "spiders")
-    sites = serve_examples()
-    try:
-        summaries = run_crawl(EXAMPLE_SOURCES, settings=Settings.load(home))
-    finally:
-        for site in sites:
-            site.stop()
+    with example_ports_lock():
+        sites = serve_examples()
+        try:
+            summaries = run_crawl(EXAMPLE_SOURCES, settings=Settings.load(home))
+        finally:
+            for site in sites:
+                site.stop()
     assert all(s.status == "ok" for s in summaries), summaries
+
+
+@contextlib.contextmanager
+def example_ports_lock() -> Iterator[None]:
+    """The example sites have fixed ports: test sessions running side by side take turns."""
+    path = Path(tempfile.gettempdir()) / "muni_crawl-example-ports.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from muni_crawl import Settings, Store
 from muni_crawl.cli import cli
+from tests.conftest import example_ports_lock
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,7 +23,8 @@ def _use_repo_spiders(home: Path) -> None:
 
 def test_demo_crawls_the_example_sites_and_a_rerun_is_incremental(isolated_home: Path) -> None:
     _use_repo_spiders(isolated_home)
-    first = CliRunner().invoke(cli, ["demo"])
+    with example_ports_lock():
+        first = CliRunner().invoke(cli, ["demo"])
     assert first.exit_code == 0, first.output
     assert "pages stored" in first.stdout
 
@@ -56,7 +58,8 @@ def test_demo_crawls_the_example_sites_and_a_rerun_is_incremental(isolated_home:
     ]
     assert naboby_entries and all("NABOBY-SB" in p.text for p in naboby_entries)
 
-    second = CliRunner().invoke(cli, ["demo"])
+    with example_ports_lock():
+        second = CliRunner().invoke(cli, ["demo"])
     assert second.exit_code == 0, second.output
     with Store(Settings.load().database) as store:
         assert store.count_versions() == versions
@@ -66,7 +69,8 @@ def test_demo_crawls_the_example_sites_and_a_rerun_is_incremental(isolated_home:
 
 def test_runs_lists_crawl_history_as_json(isolated_home: Path) -> None:
     _use_repo_spiders(isolated_home)
-    assert CliRunner().invoke(cli, ["demo"]).exit_code == 0
+    with example_ports_lock():
+        assert CliRunner().invoke(cli, ["demo"]).exit_code == 0
     result = CliRunner().invoke(cli, ["runs", "--source", "naboby", "--format", "json"])
     rows = json.loads(result.stdout)
     assert rows[0]["source"] == "naboby" and rows[0]["new"] == 6

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from muni_crawl import ConfigError, Library, Settings, build_indexes, run_crawl
+import muni_crawl
+from muni_crawl import (
+    ConfigError,
+    IndexNotBuiltError,
+    Library,
+    Settings,
+    build_indexes,
+    run_crawl,
+)
 from muni_crawl.chunk import chunk_page
 from muni_crawl.cli import cli
 from muni_crawl.embed import EmbeddingCache, OpenAIEmbedder, SentenceTransformerEmbedder
@@ -237,3 +245,73 @@ def test_an_index_built_with_another_model_is_a_clear_error(
     # MiniLM also has 384 dimensions, so the guard is the model id recorded in the manifest
     with pytest.raises(ConfigError, match="re-index"):
         library.retrieve("example", "pas")
+
+
+def test_forced_rebuilds_in_one_second_never_remove_the_version_being_served(
+    isolated_home: Path, site_server: SiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from muni_crawl import Answerer
+    from muni_crawl.index import TenantIndex
+
+    site = calm(site_server("basic"))
+    write_source(isolated_home, "testrup", site.url)
+    run_crawl(["testrup"])
+    # keep=1 is the harshest setting: pruning must still spare the version just replaced
+    settings = Settings.load(index_keep_versions=1)
+    [first] = build_indexes(["testrup"], settings=settings)
+    answerer = Answerer(settings=settings)
+    assert answerer.library.retrieve("testrup", "pas").index_version == first.version
+    failures: list[BaseException] = []
+    statuses: list[str] = []
+    stop = threading.Event()
+
+    def keep_answering() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                reply = answerer.answer("testrup", f"Hvad koster et pas til voksne ({n})?")
+                statuses.append(reply.status)
+            except BaseException as exc:  # any escape is the failure tested
+                failures.append(exc)
+
+    # every build falls in the same second, as quick forced rebuilds do on a fast machine
+    frozen = time.gmtime()
+    monkeypatch.setattr(time, "gmtime", lambda seconds=None: frozen)
+    reader = threading.Thread(target=keep_answering)
+    reader.start()
+    try:
+        built = [build_indexes(["testrup"], settings=settings, force=True)[0] for _ in range(2)]
+    finally:
+        stop.set()
+        reader.join(timeout=60)
+    names = [first.version, *(b.version for b in built)]
+    assert len(set(names)) == 3, names  # every build has a name of its own
+    assert names == sorted(names), names  # and names sort in build order (pruning relies on it)
+    assert not failures, failures
+    assert statuses and "no_answer" not in statuses, statuses
+    # the version replaced last is kept: a reader that read CURRENT just before can open it
+    versions = sorted(p.name for p in tenant_dir(settings, "testrup").iterdir() if p.is_dir())
+    assert versions == names[1:]
+    TenantIndex(tenant_dir(settings, "testrup") / built[0].version)
+    assert answerer.library.retrieve("testrup", "pas").index_version == built[1].version
+
+
+def test_an_index_version_damaged_on_disk_is_a_clear_error_not_a_faiss_one(
+    isolated_home: Path, site_server: SiteFactory
+) -> None:
+    from muni_crawl.index import load_current
+
+    site = calm(site_server("basic"))
+    write_source(isolated_home, "testrup", site.url)
+    run_crawl(["testrup"])
+    settings = Settings.load()
+    [built] = build_indexes(["testrup"], settings=settings)
+    (tenant_dir(settings, "testrup") / built.version / "dense.faiss").unlink()
+    with pytest.raises(IndexNotBuiltError, match=f"index version {built.version} is unreadable"):
+        load_current(settings, "testrup")
+    reply = muni_crawl.answer("testrup", "Hvad koster et pas?")
+    assert reply.status == "no_answer"

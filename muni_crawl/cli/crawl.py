@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import click
 
@@ -16,7 +21,7 @@ from muni_crawl.cli.common import (
     format_option,
     pass_home,
 )
-from muni_crawl.crawl import run_crawl
+from muni_crawl.crawl import STOP_SIGNALS, run_crawl
 from muni_crawl.index import affected_tenants, build_indexes
 from muni_crawl.schedule import due_sources
 from muni_crawl.sites import load_registry
@@ -58,7 +63,9 @@ def crawl(
     sources changed are re-indexed (unless --no-index). --due crawls the sources whose
     `schedule` fired since their last successful crawl (for cron). Exit codes: 3 some sources
     or pages failed, or a source looked broken and was left as it was; 4 a source is already
-    being crawled by another process; 1 nothing could be crawled.
+    being crawled by another process; 1 nothing could be crawled; 143 (SIGTERM) or 130
+    (SIGINT) the crawl was stopped cleanly by that signal and nothing was re-indexed. A tenant
+    whose index another process is building is left to that build (or the next crawl).
 
     Example: muni-crawl crawl example example-borger
     """
@@ -72,13 +79,17 @@ def crawl(
             if not home.silent:
                 click.echo("No source is due.", err=True)
             return
-    summaries = run_crawl(
-        None if all_ else sources,
-        settings=home.settings,
-        progress=not home.quiet,
-        verbose=home.verbose,
-    )
+    with stop_signals_recorded() as stopped:
+        summaries = run_crawl(
+            None if all_ else sources,
+            settings=home.settings,
+            progress=not home.quiet,
+            verbose=home.verbose,
+        )
     emit([summary_row(s) for s in summaries], SUMMARY_COLUMNS, fmt)
+    if stopped:
+        click.echo(f"Stopped by {signal.Signals(stopped[0]).name}; nothing re-indexed.", err=True)
+        sys.exit(128 + stopped[0])
     if not no_index:
         reindex(home, summaries)
     sys.exit(exit_code(summaries))
@@ -92,12 +103,40 @@ def reindex(home: HomeContext, summaries: list[CrawlSummary]) -> None:
         return
     if not home.quiet:
         click.echo(f"Re-indexing {', '.join(tenants)} ...", err=True)
-    for result in build_indexes(tenants, settings=home.settings):
+    for result in build_indexes(tenants, settings=home.settings, skip_busy=True):
+        if result.status == "busy":
+            # not a failure: that build, or the next crawl's re-index, takes these changes in
+            click.echo(
+                f"index {result.tenant}: not rebuilt here, {result.message};"
+                " it or the next crawl picks up this crawl's changes",
+                err=True,
+            )
+            continue
         click.echo(
             f"index {result.tenant}: {result.status}, {result.passages} passages,"
             f" {result.new_embeddings} new embeddings",
             err=True,
         )
+
+
+@contextmanager
+def stop_signals_recorded() -> Iterator[list[int]]:
+    """Record SIGTERM/SIGINT instead of dying: run_crawl stops its worker cleanly and then
+    hands the signal on to us, so the summaries are still printed before we exit."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def record(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, record) for signum in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def summary_row(summary: CrawlSummary) -> dict[str, object]:

@@ -3,6 +3,9 @@
 One spider class serves every kind of source; what differs by kind (splitting borger.dk local
 sections, selvbetjening.nu entries) happens in extraction. Requests are normalised and
 deduplicated here, with the crawl-trap guards (depth, page cap, query variants, loops).
+Links, sitemap entries and canonical URLs outside the source are dropped here; requests that
+leave it anyway (redirects, meta refreshes) are refused by the offsite guard before they are
+sent, and counted here as "offsite". What is stored is the final URL, checked again.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
 from muni_crawl.config import Settings
+from muni_crawl.crawl.middleware import OffsiteRefused
 from muni_crawl.extract import EXTRACTOR_VERSION, ExtractionError, extract, is_pdf
 from muni_crawl.sites import SiteSpec
 from muni_crawl.store import ResourceState, Store
@@ -56,11 +60,14 @@ class SourceSpider(scrapy.Spider):
         self.store = store
         self.run_id = run_id
         self.conf = settings
+        # read by Scrapy's offsite filter, which the worker replaces with OffsiteGuardMiddleware
         self.allowed_domains = list(spec.allowed_hosts)
         self.known: dict[str, ResourceState] = store.resource_states(spec.name)
         self.max_pages = spec.max_pages or settings.max_pages
         self.max_depth = spec.max_depth if spec.max_depth is not None else settings.max_depth
         self.scheduled: set[str] = set()
+        self.stored: set[str] = set()  # final URLs stored this run, redirect targets included
+        self.start_urls_normalized = frozenset(normalize_url(u) for u in spec.start_urls)
         self.query_variants: Counter[str] = Counter()
         self.capped = False
         self.counts: Counter[str] = Counter()
@@ -176,8 +183,16 @@ class SourceSpider(scrapy.Spider):
 
     def parse_page(self, response: Response) -> Iterator[Request]:
         depth = int(response.meta.get("mc_depth", 0))
-        url = normalize_url(response.url)
+        url = normalize_url(response.url)  # after redirects: the URL that answered
         request_url = normalize_url(response.request.url) if response.request else url
+        if not self.spec.url_allowed(url):
+            # the guard let it through on host and port; include/exclude still apply
+            refused = OffsiteRefused(url, "outside the source's include/exclude patterns")
+            log.info("%s: not stored: %s", self.spec.name, refused)
+            self._refused(refused, response.request)
+            return
+        if url in self.stored:
+            return  # a second way (a redirect) to a page already stored this run
         if response.status == 304:
             self.store.record_seen(self.run_id, self.spec.name, request_url, counter="not_modified")
             self.counts["not_modified"] += 1
@@ -234,6 +249,7 @@ class SourceSpider(scrapy.Spider):
             extractor_version=EXTRACTOR_VERSION,
         )
         self.counts["fetched"] += 1
+        self.stored.add(url)
         self.scheduled.add(url)  # a redirect target counts as seen
         self._progress()
         for link in links:
@@ -260,6 +276,9 @@ class SourceSpider(scrapy.Spider):
     def on_page_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
         url = normalize_url(request.url) if request is not None else "?"
+        if isinstance(failure.value, OffsiteRefused):
+            self._refused(failure.value, request)
+            return
         if isinstance(failure.value, IgnoreRequest) and "robots" in str(failure.value).lower():
             self.counts["robots"] += 1
             log.debug("robots.txt forbids %s", url)
@@ -269,15 +288,36 @@ class SourceSpider(scrapy.Spider):
     def on_sitemap_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
+        if isinstance(failure.value, OffsiteRefused):
+            self._refused(failure.value, request)
+            return
         if url.endswith("/robots.txt"):
             return  # no robots.txt: nothing to discover
         self._fail(url, "sitemap: " + _describe(failure))
+
+    def _refused(self, refused: OffsiteRefused, request: Request | None = None) -> None:
+        """Count a refusal (already logged); a start URL that leads away fails the crawl."""
+        self.counts["offsite"] += 1
+        chain = request.meta.get("redirect_urls", []) if request is not None else []
+        first = normalize_url(chain[0]) if chain else None
+        if first in self.start_urls_normalized:
+            self._fail(first, f"start URL leads outside the source: {refused}")
+        self._progress()
 
     def _fail(self, url: str, error: str) -> None:
         log.warning("%s: %s: %s", self.spec.name, url, error)
         self.store.record_failure(self.run_id, self.spec.name, url, error)
         self.counts["failed"] += 1
         self._progress()
+
+    def closed(self, reason: str) -> None:
+        if self.counts["offsite"]:
+            log.warning(
+                "%s: %d off-site request(s) refused (redirects or meta refreshes leaving"
+                " allowed_domains, or outside include/exclude); nothing from them was stored",
+                self.spec.name,
+                self.counts["offsite"],
+            )
 
     def _progress(self) -> None:
         now = time.monotonic()
@@ -287,7 +327,8 @@ class SourceSpider(scrapy.Spider):
         c = self.counts
         print(
             f"{self.spec.name}: {c['fetched']} fetched, {c['not_modified'] + c['skipped']}"
-            f" not modified, {c['gone']} gone, {c['failed']} failed, {len(self.scheduled)} queued",
+            f" not modified, {c['gone']} gone, {c['failed']} failed, {c['offsite']} off-site,"
+            f" {len(self.scheduled)} queued",
             file=sys.stderr,
             flush=True,
         )

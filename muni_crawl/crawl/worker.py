@@ -37,7 +37,11 @@ IDENTICAL_SHARE = 0.8  # more changed pages with one and the same text than this
 
 
 def scrapy_settings(spec: SiteSpec, settings: Settings, verbose: int = 0) -> dict[str, Any]:
-    """Polite defaults: robots.txt, named User-Agent, AutoThrottle, retries with backoff."""
+    """Polite defaults: robots.txt, named User-Agent, AutoThrottle, retries with backoff; and
+    safe ones: the offsite guard before every request, the resolver that keeps names from
+    leading to internal addresses, and no download handlers but http(s)."""
+    from muni_crawl.crawl.middleware import ALLOWED_DOMAINS_SETTING, OFFSITE_GUARD_PRIORITY
+
     delay = spec.download_delay if spec.download_delay is not None else settings.download_delay
     return {
         "BOT_NAME": "muni_crawl",
@@ -65,7 +69,15 @@ def scrapy_settings(spec: SiteSpec, settings: Settings, verbose: int = 0) -> dic
         "LOG_LEVEL": ("WARNING", "INFO", "DEBUG")[min(verbose, 2)],
         "LOG_INSTALL_ROOT_HANDLER": True,
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
-        "DOWNLOADER_MIDDLEWARES": {"muni_crawl.crawl.middleware.RetryBackoffMiddleware": 560},
+        "DOWNLOADER_MIDDLEWARES": {
+            "muni_crawl.crawl.middleware.OffsiteGuardMiddleware": OFFSITE_GUARD_PRIORITY,
+            # replaced by the guard, which also checks ports, addresses and dont_filter requests
+            "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+            "muni_crawl.crawl.middleware.RetryBackoffMiddleware": 560,
+        },
+        ALLOWED_DOMAINS_SETTING: list(spec.allowed_domains),
+        "TWISTED_DNS_RESOLVER": "muni_crawl.crawl.resolver.AllowedAddressResolver",
+        "DOWNLOAD_HANDLERS": {"file": None, "data": None, "ftp": None, "s3": None},
         "MUNI_CRAWL_RETRY_BACKOFF": min(0.5, settings.download_timeout / 10),
     }
 
@@ -122,7 +134,7 @@ def crawl_source(
         counts = finalise(
             store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio
         )
-        stale = mark_stale(store)
+        stale = mark_stale(store, load_registry(settings.spiders_dir))
         if stale:
             log.warning("%s: %d approved answer(s) became stale", spec.name, len(stale))
     if anomaly:
@@ -185,11 +197,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings-json", required=True)
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("--parent-pid", type=int, help="die with this process (crawl_one)")
     args = parser.parse_args(argv)
-    raw = json.loads(args.settings_json)
-    home = Path(raw.pop("home"))
-    settings = Settings.load(home, **raw)
+    import signal
+    import traceback
+
+    from muni_crawl.crawl import tie_to_parent
+
+    tie_to_parent(args.parent_pid)
+
+    # until Scrapy installs its graceful handlers, a stop request ends the worker through the
+    # except clauses below, so it still prints a summary (the lock dies with the process)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        raw = json.loads(args.settings_json)
+        home = Path(raw.pop("home"))
+        settings = Settings.load(home, **raw)
         spec = load_registry(settings.spiders_dir).source(args.source)
         lock = SourceLock(settings.home / ".locks", spec.name)
         try:
@@ -203,6 +226,15 @@ def main(argv: list[str] | None = None) -> int:
             lock.release()
     except MuniCrawlError as exc:
         print(json.dumps({"source": args.source, "error": str(exc)}))
+        return 1
+    except KeyboardInterrupt:
+        print(json.dumps({"source": args.source, "error": "stopped by a signal before crawling"}))
+        return 1
+    except Exception as exc:  # a bug or a broken install: the operator needs the cause
+        traceback.print_exc(file=sys.stderr)
+        message = " ".join(str(exc).split())[:300]
+        cause = type(exc).__name__ + (f": {message}" if message else "")
+        print(json.dumps({"source": args.source, "error": f"crawl worker crashed: {cause}"}))
         return 1
     print(json.dumps(summary))
     return 0

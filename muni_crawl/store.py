@@ -17,9 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from muni_crawl.answer_log import flush_spool, spool_dir
 from muni_crawl.errors import StoreError
 from muni_crawl.migrations import apply_migrations, latest_version
 from muni_crawl.types import CrawlSummary, Document, Page
+
+DEFAULT_BUSY_TIMEOUT = 30.0  # seconds a crawl, an index build or a review waits for the lock
+LONG_WAIT_MS = int(DEFAULT_BUSY_TIMEOUT * 1000)
 
 
 def utcnow() -> str:
@@ -42,19 +46,29 @@ class ResourceState:
 
 
 class Store:
-    """The embedded SQLite store of one home."""
+    """The embedded SQLite store of one home.
 
-    def __init__(self, path: Path | str) -> None:
+    `busy_timeout` is how long a write waits for another process's write lock (reads never
+    wait on a writer in WAL mode). Pending migrations always get the full default wait: they
+    run once per upgrade and cannot be skipped.
+    """
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        wait_ms = int(busy_timeout * 1000)
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
             self.db.row_factory = sqlite3.Row
+            current = self._schema_is_current()
+            # creating or upgrading the schema happens once: it may wait the full default
+            self.db.execute(f"PRAGMA busy_timeout={wait_ms if current else LONG_WAIT_MS}")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA busy_timeout=30000")
-            apply_migrations(self.db)
+            if not current:
+                apply_migrations(self.db)
+                self.db.execute(f"PRAGMA busy_timeout={wait_ms}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
         version = self.schema_version()
@@ -63,6 +77,8 @@ class Store:
                 f"{self.path}: schema version {version} is newer than this muni_crawl"
                 f" ({latest_version()}); upgrade muni_crawl"
             )
+        if spool_dir(self.path).is_dir():
+            flush_spool(self)  # answers spooled while another process held the write lock
 
     def close(self) -> None:
         self.db.close()
@@ -79,10 +95,18 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # also after a failed COMMIT: never leave one open
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+
+    def _schema_is_current(self) -> bool:
+        """True when every migration is applied already: opening then needs no write at all."""
+        exists = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        return exists is not None and self.schema_version() >= latest_version()
 
     def schema_version(self) -> int:
         row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()

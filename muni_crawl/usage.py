@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from muni_crawl.errors import ConfigError
+from muni_crawl.reply_check import REFUSAL_KINDS
 from muni_crawl.store import Store
 from muni_crawl.types import ANSWER_STATUSES
 
@@ -22,18 +24,23 @@ COLUMNS = [
     "documents_searched",
     "cost_dkk",
     "usage_mismatches",
+    "llm_refused",
 ]
+# an LLM reply that arrived (and is billed) but failed a check of reply_check; the Answerer
+# records its reason as "LLM <kind>: ..." (GLOB: case-sensitive, and "_" is no wildcard)
+REFUSED_REPLY = "(" + " OR ".join(f"reason GLOB 'LLM {k}:*'" for k in REFUSAL_KINDS) + ")"
 
 
 @dataclass(frozen=True)
 class Period:
-    """[since, until) as ISO strings comparable with stored UTC timestamps."""
+    """[since, until) as ISO strings comparable with stored UTC timestamps; None is open."""
 
     since: str | None
     until: str | None
 
     @classmethod
     def parse(cls, since: str | None, until: str | None, month: str | None) -> Period:
+        """From --since/--until (inclusive days) or --month; a ConfigError names the flag."""
         if month and (since or until):
             raise ConfigError("use either --month or --since/--until, not both")
         if month:
@@ -41,19 +48,31 @@ class Period:
                 start = datetime.strptime(month, "%Y-%m").date()
             except ValueError as exc:
                 raise ConfigError(f"--month must look like 2026-11, not {month!r}") from exc
-            end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-            return cls(start.isoformat(), end.isoformat())
-        return cls(_day(since, "--since"), _day(until, "--until", inclusive=True))
+            return cls(start.isoformat(), _next_day(_last_day_of_month(start)))
+        first, last = _day(since, "--since"), _day(until, "--until")
+        if first and last and first > last:
+            raise ConfigError(f"--since {since} is after --until {until}; the period is empty")
+        return cls(first.isoformat() if first else None, _next_day(last) if last else None)
 
 
-def _day(value: str | None, flag: str, inclusive: bool = False) -> str | None:
+def _day(value: str | None, flag: str) -> date | None:
     if not value:
         return None
     try:
-        day = date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError as exc:
         raise ConfigError(f"{flag} must be a date like 2026-11-01, not {value!r}") from exc
-    return (day + timedelta(days=1 if inclusive else 0)).isoformat()
+
+
+def _last_day_of_month(start: date) -> date:
+    if start.month == 12:
+        return start.replace(day=31)
+    return start.replace(month=start.month + 1, day=1) - timedelta(days=1)
+
+
+def _next_day(day: date) -> str | None:
+    """The exclusive end after an inclusive last day; none after the last representable day."""
+    return None if day == date.max else (day + timedelta(days=1)).isoformat()
 
 
 def usage_report(
@@ -76,7 +95,8 @@ def usage_report(
         " SUM(COALESCE(provider_prompt_tokens, prompt_tokens)) AS tokens_in,"
         " SUM(COALESCE(provider_completion_tokens, completion_tokens)) AS tokens_out,"
         " SUM(documents_searched) AS documents_searched,"
-        " SUM(cost_micro_dkk) AS cost_micro_dkk, SUM(usage_mismatch) AS usage_mismatches"
+        " SUM(cost_micro_dkk) AS cost_micro_dkk, SUM(usage_mismatch) AS usage_mismatches,"
+        f" COALESCE(SUM({REFUSED_REPLY}), 0) AS llm_refused"
         f" FROM answers WHERE {' AND '.join(where)} GROUP BY tenant ORDER BY tenant",
         args,
     ).fetchall()
@@ -101,3 +121,13 @@ def format_dkk(micro: int) -> str:
     sign = "-" if micro < 0 else ""
     whole, fraction = divmod(abs(micro), 1_000_000)
     return f"{sign}{whole}.{fraction:06d}"
+
+
+def refused_replies(store: Store, *, tenant: str | None = None, limit: int = 200) -> list[Any]:
+    """Answers whose LLM reply was refused by the reply checks, newest first (for review)."""
+    sql = f"SELECT * FROM answers WHERE {REFUSED_REPLY}"
+    args: list[object] = []
+    if tenant:
+        sql += " AND tenant = ?"
+        args.append(tenant)
+    return store.db.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit)).fetchall()

@@ -248,7 +248,7 @@ def test_usage_report_sums_are_exact(
     empty = CliRunner().invoke(cli, ["usage", "--month", "1999-01", "--format", "json"])
     assert json.loads(empty.stdout) == []
     bad = CliRunner().invoke(cli, ["usage", "--month", "november"])
-    assert bad.exit_code == 1 and "--month" in bad.stderr
+    assert bad.exit_code == 2 and "--month" in bad.stderr
 
 
 def test_azure_openai_through_the_standard_variables(

@@ -51,7 +51,7 @@ GENERATED = [
         1105,
         17,
     ),
-    ("example", "Hvordan skifter jeg læge?", "Du kan skifte læge på borger.dk [1].", 1330, 21),
+    ("example", "Hvordan skifter jeg læge?", "Skift læge digitalt med MitID [1].", 1330, 21),
     ("naboby", "hvilken dag henter i storskrald", "Storskrald hentes om tirsdagen [1].", 980, 14),
     ("example", STORSKRALD, "Storskrald hentes første tirsdag i måneden [1].", 1190, 19),
 ]

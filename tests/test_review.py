@@ -107,7 +107,7 @@ def test_edit_in_editor_then_export(
     monkeypatch.setenv("EDITOR", str(editor))
     monkeypatch.setenv("VISUAL", str(editor))
     result = _invoke(
-        "review", "approve", answer.id, "--edit", "--scope", "all", "--reviewer", "ole"
+        "review", "approve", answer.id, "--edit", "--scope", "all", "--force", "--reviewer", "ole"
     )
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     served = _answerer().answer("naboby", QUESTION)  # scope all: every tenant gets it

@@ -8,6 +8,7 @@ import click
 
 from muni_crawl.answer import Answerer
 from muni_crawl.cli.common import HomeContext, emit, format_option, pass_home
+from muni_crawl.errors import ConfigError
 from muni_crawl.store import Store
 from muni_crawl.usage import COLUMNS, Period, usage_report
 
@@ -61,7 +62,10 @@ def usage(
 
     Example: muni-crawl usage --month 2026-11 --format csv
     """
-    period = Period.parse(since, until, month)
+    try:
+        period = Period.parse(since, until, month)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     with Store(home.settings.database) as store:
         rows = usage_report(store, tenant=tenant, period=period)
     emit(rows, COLUMNS, fmt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,13 +55,20 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> No
     else:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(show_edge=False, header_style="bold")
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+            # Text, not str: rich would read "[/]" or "[link=...]" in a stored title or
+            # question as markup (a crash, or a hidden link on the reviewer's screen)
+            table.add_row(*(Text(printable(_cell(row.get(c)))) for c in columns))
         Console(width=None if sys.stdout.isatty() else 250).print(table)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def format_option(*choices: str) -> Callable[[F], F]:
@@ -73,3 +81,27 @@ def format_option(*choices: str) -> Callable[[F], F]:
         show_default=True,
         help="Output format.",
     )
+
+
+MAX_ROWS = 10_000  # the most rows a listing option may ask for
+
+
+def limit_option(default: int, what: str) -> Callable[[F], F]:
+    """A --limit option with a checked range: a clear usage error, never an OverflowError."""
+    return click.option(
+        "--limit",
+        type=click.IntRange(1, MAX_ROWS),
+        default=default,
+        show_default=True,
+        help=f"How many {what} (1-{MAX_ROWS}).",
+    )
+
+
+# C0/C1 controls (terminal escapes) and bidirectional overrides (text that displays differently
+# from what it is), which a hostile question, page or model reply can carry into stored text
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Stored text made safe for a terminal: no control characters; newlines and tabs kept."""
+    return _UNPRINTABLE.sub("", text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muni_crawl.cli.common import HomeContext, emit, format_option, pass_home
+from muni_crawl.cli.common import HomeContext, emit, format_option, limit_option, pass_home
 from muni_crawl.store import Store
 
 
@@ -41,7 +41,7 @@ def pages(home: HomeContext, source: str | None, deleted: bool, with_text: bool,
 
 @click.command()
 @click.option("--source", help="Only runs of this source.")
-@click.option("--limit", default=20, show_default=True, help="How many recent runs.")
+@limit_option(20, "recent runs")
 @format_option("table", "json", "csv")
 @pass_home
 def runs(home: HomeContext, source: str | None, limit: int, fmt: str) -> None:

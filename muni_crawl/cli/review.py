@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 
 import click
 
-from muni_crawl.cli.common import HomeContext, emit, pass_home
+from muni_crawl.cli.common import HomeContext, emit, limit_option, pass_home, printable
 from muni_crawl.embed import embedder_for
+from muni_crawl.errors import ReviewError
+from muni_crawl.redact import redact
 from muni_crawl.review import (
     REVIEW_STATUSES,
     SCOPES,
@@ -24,8 +26,12 @@ from muni_crawl.review import (
     get_answer,
     list_answers,
     reject,
+    shown_answer,
+    shown_question,
 )
+from muni_crawl.sites import load_registry
 from muni_crawl.store import Store
+from muni_crawl.usage import refused_replies
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,13 +53,32 @@ def review() -> None:
 @review.command("list")
 @click.option("--tenant", help="Only this tenant.")
 @click.option("--status", type=click.Choice(REVIEW_STATUSES), help="Only this review status.")
+@limit_option(200, "answers, newest first")
+@click.option(
+    "--refused",
+    is_flag=True,
+    help="Instead list answers whose LLM reply the reply checks refused, with the reason.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @pass_home
-def list_(home: HomeContext, tenant: str | None, status: str | None, as_json: bool) -> None:
-    """List answers under review, newest first.
+def list_(
+    home: HomeContext,
+    tenant: str | None,
+    status: str | None,
+    limit: int,
+    refused: bool,
+    as_json: bool,
+) -> None:
+    """List answers under review, newest first; questions are shown redacted.
 
     Example: muni-crawl review list --status pending --tenant aarhus
     """
+    if refused:
+        with Store(home.settings.database) as store:
+            rows = _refused_rows(store, tenant, limit)
+        columns = ["id", "tenant", "status", "created_at", "language", "question", "reason"]
+        emit(rows, columns, "json" if as_json else "table")
+        return
     with Store(home.settings.database) as store:
         rows = [
             {
@@ -62,16 +87,32 @@ def list_(home: HomeContext, tenant: str | None, status: str | None, as_json: bo
                 "status": r["review_status"],
                 "created_at": r["created_at"],
                 "language": r["language"],
-                "question": r["question"],
-                "answer": " ".join((r["approved_text"] or r["text"]).split())[:80],
+                "question": shown_question(r["question"]),
+                "answer": " ".join(shown_answer(r["approved_text"] or r["text"]).split())[:80],
             }
-            for r in list_answers(store, tenant=tenant, status=status)
+            for r in list_answers(store, tenant=tenant, status=status, limit=limit)
         ]
     emit(
         rows,
         ["id", "tenant", "status", "created_at", "language", "question", "answer"],
         "json" if as_json else "table",
     )
+
+
+def _refused_rows(store: Store, tenant: str | None, limit: int) -> list[dict[str, object]]:
+    """Degraded answers: what was served instead (status) and why the LLM reply was not."""
+    return [
+        {
+            "id": r["id"],
+            "tenant": r["tenant"],
+            "status": r["status"],
+            "created_at": r["created_at"],
+            "language": r["language"],
+            "question": shown_question(r["question"]),
+            "reason": printable(r["reason"]),
+        }
+        for r in refused_replies(store, tenant=tenant, limit=limit)
+    ]
 
 
 @review.command()
@@ -89,16 +130,23 @@ def show(home: HomeContext, answer_id: str) -> None:
 
 
 def render(store: Store, answer_id: str) -> str:
+    """The answer as a reviewer sees it: questions and reasons redacted, no control characters."""
+    return printable(_render(store, answer_id))
+
+
+def _render(store: Store, answer_id: str) -> str:
     row = get_answer(store, answer_id)
     given = json.loads(row["passages"])
     lines = [
         f"Answer {row['id']}  [{row['review_status'] or row['status']}]  tenant {row['tenant']}",
-        f"Question ({row['language']}): {row['question']}",
+        f"Question ({row['language']}): {shown_question(row['question'])}",
         "",
-        row["approved_text"] or row["text"],
+        shown_answer(row["approved_text"] or row["text"]),
         "",
         "Sources:",
     ]
+    if row["reason"]:  # why it was degraded (a refused LLM reply) or where it came from
+        lines.insert(2, f"Reason: {row['reason']}")
     for citation in json.loads(row["citations"]):
         lines.append(f"  [{citation['n']}] {citation['title']} - {citation['url']}")
         if 0 < citation["n"] <= len(given):
@@ -119,7 +167,7 @@ def render(store: Store, answer_id: str) -> str:
     if trail:
         lines.append("Audit trail:")
         for action in trail:
-            detail = f" ({action['reason']})" if action["reason"] else ""
+            detail = f" ({redact(action['reason']).text})" if action["reason"] else ""
             lines.append(f"  {action['at']}  {action['action']:8} {action['reviewer']}{detail}")
     return "\n".join(lines)
 
@@ -134,20 +182,39 @@ def render(store: Store, answer_id: str) -> str:
     show_default=True,
     help="Serve it to this tenant only, or to all tenants (national topics).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Approve although a cited page does not reach every tenant of the scope"
+    " (the warning is kept in the audit trail).",
+)
 @_reviewer_option()
 @pass_home
-def approve_(home: HomeContext, answer_id: str, edit: bool, scope: str, reviewer: str) -> None:
+def approve_(
+    home: HomeContext, answer_id: str, edit: bool, scope: str, force: bool, reviewer: str
+) -> None:
     """Approve a pending (or stale) answer; approved answers are served first, at no token cost.
+
+    With --scope all, every cited page must be shared by all tenants (a national page, or a
+    page of a source that feeds every tenant); a municipality's own pages are refused unless
+    --force is given. An answer holding a CPR number is never approved.
 
     Example: muni-crawl review approve 3c8bff80d7094b49bb4d68004a0af194 --edit
     """
     with Store(home.settings.database) as store:
-        do_approve(home, store, answer_id, edit=edit, scope=scope, reviewer=reviewer)
+        do_approve(home, store, answer_id, edit=edit, scope=scope, reviewer=reviewer, force=force)
     click.echo(f"approved {answer_id}")
 
 
 def do_approve(
-    home: HomeContext, store: Store, answer_id: str, *, edit: bool, scope: str, reviewer: str
+    home: HomeContext,
+    store: Store,
+    answer_id: str,
+    *,
+    edit: bool,
+    scope: str,
+    reviewer: str,
+    force: bool = False,
 ) -> None:
     text = None
     if edit:
@@ -156,8 +223,20 @@ def do_approve(
         if edited is None:
             raise click.ClickException("the editor was closed without saving; nothing approved")
         text = edited
+    registry = load_registry(home.settings.spiders_dir)
     embedder = embedder_for(home.settings)
-    approve(store, answer_id, reviewer=reviewer, embedder=embedder, text=text, scope=scope)
+    warnings = approve(
+        store,
+        answer_id,
+        reviewer=reviewer,
+        embedder=embedder,
+        text=text,
+        scope=scope,
+        registry=registry,
+        force=force,
+    )
+    for warning in warnings:
+        click.echo(f"Warning: {printable(warning)}", err=True)
 
 
 @review.command("reject")
@@ -201,11 +280,15 @@ def next_(home: HomeContext, tenant: str | None, reviewer: str) -> None:
             click.echo("[a]pprove  [e]dit  [r]eject  [s]kip  [q]uit: ", nl=False)
             key = click.getchar().lower()
             click.echo(key)
-            if key == "a":
-                do_approve(home, store, answer_id, edit=False, scope="tenant", reviewer=reviewer)
-                done += 1
-            elif key == "e":
-                do_approve(home, store, answer_id, edit=True, scope="tenant", reviewer=reviewer)
+            if key in ("a", "e"):
+                try:
+                    do_approve(
+                        home, store, answer_id, edit=key == "e", scope="tenant", reviewer=reviewer
+                    )
+                except ReviewError as exc:  # refused (a CPR number, a foreign link): go on
+                    click.echo(f"Not approved: {printable(str(exc))}", err=True)
+                    skipped.add(answer_id)
+                    continue
                 done += 1
             elif key == "r":
                 reason = click.prompt("Reason")
@@ -226,6 +309,9 @@ def next_(home: HomeContext, tenant: str | None, reviewer: str) -> None:
 @pass_home
 def export(home: HomeContext, tenant: str | None, fmt: str) -> None:
     """Write approved answers (question, answer, citations, scope, approved by/at) to stdout.
+
+    Questions are redacted again on the way out. In CSV, a cell that a spreadsheet would run
+    as a formula (it starts with =, +, -, @) is prefixed with an apostrophe.
 
     Example: muni-crawl review export --tenant aarhus --format csv > godkendte.csv
     """
@@ -249,4 +335,15 @@ def export(home: HomeContext, tenant: str | None, fmt: str) -> None:
     writer.writeheader()
     for row in rows:
         citations = " ".join(f"[{c['n']}] {c['url']}" for c in row["citations"])
-        writer.writerow({**row, "citations": citations})
+        writer.writerow({k: _cell(v) for k, v in {**row, "citations": citations}.items()})
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: no formula, no control characters."""
+    if not isinstance(value, str):
+        return value
+    text = printable(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text

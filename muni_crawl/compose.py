@@ -23,7 +23,7 @@ from muni_crawl.prompts import CANNOT_ANSWER, build_messages
 from muni_crawl.reply_check import check_reply
 from muni_crawl.reply_markup import EMPHASIS
 from muni_crawl.tokens import count_tokens, encoding_for_model
-from muni_crawl.types import Citation, Passage
+from muni_crawl.types import AnswerStatus, Citation, Passage
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _sum_counts(first: object, second: object) -> Any:
 class Composition:
     """A composed answer and what composing it cost."""
 
-    status: str  # generated | extractive | no_answer
+    status: AnswerStatus  # generated | extractive | no_answer (approved: the Answerer's)
     text: str
     citations: tuple[Citation, ...]
     passages: tuple[Passage, ...]  # the passages given, numbered from 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 # Page scopes: "site" pages feed the tenants of their source, "national" borger.dk bodies feed
 # every tenant, "local" sections and entries feed only the municipality they name.
@@ -101,7 +101,9 @@ class Passage:
         return asdict(self)
 
 
-ANSWER_STATUSES = ("approved", "generated", "extractive", "no_answer")
+# An answer's status is one of these; a typo such as "no_anwser" fails type checking.
+AnswerStatus = Literal["approved", "generated", "extractive", "no_answer"]
+ANSWER_STATUSES: tuple[AnswerStatus, ...] = get_args(AnswerStatus)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class Answer:
     text: str
     citations: tuple[Citation, ...]
     language: str
-    status: str
+    status: AnswerStatus
     reason: str | None
     usage: Usage
     created_at: str

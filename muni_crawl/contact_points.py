@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from muni_crawl.shown_text import as_shown
+
 URL = "url"
 EMAIL = "email"
 PHONE = "phone"
@@ -101,9 +103,7 @@ class ContactPoint:
 
 def prepare(text: str) -> str:
     """NFKC, no invisible characters, one kind of full stop, e-mail obfuscation undone."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    text = text.replace("\u3002", ".")
+    text = as_shown(text).replace("\u3002", ".")
     text = _OBFUSCATED_AT.sub("@", text)
     text = _OBFUSCATED_DOT.sub(".", text)
     return _SPACED_AT.sub("@", text)

@@ -21,6 +21,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from muni_crawl.shown_text import as_shown
+
 REFUSED_ELEMENTS = frozenset(
     {
         "script", "iframe", "frame", "frameset", "object", "embed", "applet", "portal", "style",
@@ -77,9 +79,7 @@ class Cleaned:
 def clean_markup(reply: str) -> Cleaned:
     """Refuse active markup; strip formatting markup to plain text (see the module docstring)."""
     decoded = _unescape(reply)
-    probe = "".join(
-        ch for ch in unicodedata.normalize("NFKC", decoded) if unicodedata.category(ch) != "Cf"
-    )
+    probe = as_shown(decoded)
     refused = _refusal(probe)
     if refused is not None:
         return Cleaned("", refused=refused)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from muni_crawl.shown_text import as_shown
 from muni_crawl.sites import Registry, SiteSpec
 
 GONE = "no longer exists"  # a cited page deleted since: no approval, whatever the scope
@@ -36,7 +36,6 @@ class ScopeProblem:
 # links a reviewer or a model may write: http(s) URLs and bare www. addresses
 _LINK = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
 _USERINFO = re.compile(r"//[^/?#@]*@")  # "http://kommune@naboby.dk/" goes to naboby.dk
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
 
 
 def scope_problems(
@@ -90,7 +89,7 @@ def _text_problems(
     The text is read as a browser would show it: NFKC (full-width digits) and without
     invisible characters, which would otherwise hide a link from the check.
     """
-    shown = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    shown = as_shown(text)
     problems: list[ScopeProblem] = []
     for link in dict.fromkeys(_links(shown)):
         problem = _link_unreached(db, registry, link, targets)

@@ -10,20 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
 import threading
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Self
 
-from muni_crawl.answer_log import ANSWER_WRITE_WAIT_SECONDS, AnswerRecord, write_answer
-from muni_crawl.billing import reconcile
+from muni_crawl.billing import bill
 from muni_crawl.calibration import calibration_for
-from muni_crawl.compose import Composition, ExtractiveComposer, LLMComposer, Spent
-from muni_crawl.config import Settings
-from muni_crawl.embed import Vectors
-from muni_crawl.errors import IndexNotBuiltError, LLMError
+from muni_crawl.compose import Composer, Composition, ExtractiveComposer, LLMComposer
+from muni_crawl.errors import IndexNotBuiltError, LLMError, StoreError
+from muni_crawl.home import Home, HomeLike
 from muni_crawl.language import detect_language
 from muni_crawl.llm_client import check_environment, provider
 from muni_crawl.prompts import no_answer_text
@@ -31,62 +29,89 @@ from muni_crawl.question import validate_question
 from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library, Retrieval, default_library
 from muni_crawl.review import find_approved
-from muni_crawl.store import Store, utcnow
-from muni_crawl.types import Answer, Citation, Usage
+from muni_crawl.store import AnswerStore, utcnow
+from muni_crawl.store.answer_log import ANSWER_WRITE_WAIT_SECONDS, answer_record, write_answer
+from muni_crawl.types import Answer, Citation, TokenUsage, Vectors
 
 log = logging.getLogger(__name__)
 
 
 class Answerer:
-    """Reusable answering object for a chatbot process: cheap to create, safe across threads."""
+    """Reusable answering object for a chatbot process: cheap to create, safe across threads.
+
+    `home` is an opened Home or the path of one (default: the library's home, else
+    $MUNI_CRAWL_HOME, else the current directory). `close()` (or a `with` block) closes its
+    database connections and drops the loaded indexes.
+    """
 
     def __init__(
         self,
-        home: Path | str | None = None,
+        home: HomeLike = None,
         *,
-        settings: Settings | None = None,
         library: Library | None = None,
         llm_client: object | None = None,
     ) -> None:
-        self.settings = settings or Settings.load(home)
-        self.library = library or Library(settings=self.settings)
-        if llm_client is None and self.settings.llm_model:
+        self.home = library.home if library is not None and home is None else Home.of(home)
+        self.library = library or Library(self.home)
+        self._answering = self.home.settings.answering
+        self._llm_settings = self.home.settings.llm
+        self._prices = self.home.settings.prices
+        if llm_client is None and self._llm_settings.llm_model:
             check_environment()  # a broken LLM setup fails here, naming the variable, once
         self._llm = (
-            LLMComposer(self.settings, client=llm_client)
+            LLMComposer(self._llm_settings, client=llm_client)
             if self.llm_configured(llm_client)
             else None
         )
-        self._extractive = ExtractiveComposer()
+        self._extractive: Composer = ExtractiveComposer()
         self._local = threading.local()
+        self._stores: list[AnswerStore] = []
+        self._stores_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close every thread's database connection and drop the loaded indexes."""
+        with self._stores_lock:
+            stores, self._stores = self._stores, []
+        for store in stores:
+            store.close()
+        self._local = threading.local()
+        self.library.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def llm_configured(self, client: object | None = None) -> bool:
-        return bool(self.settings.llm_model) and (client is not None or provider() is not None)
+        return bool(self._llm_settings.llm_model) and (client is not None or provider() is not None)
 
     def warm_up(self, tenants: list[str] | None = None) -> None:
         self.library.warm_up(tenants)
         detect_language("opvarmning")
 
-    def _store(self) -> Store:
+    def _store(self) -> AnswerStore:
         """This thread's connection. Its writes wait ANSWER_WRITE_WAIT_SECONDS at most, then
         the record is spooled (answer_log), so a crawl's or review's write never holds up an
         answer; reads never wait on a writer (WAL)."""
-        store: Store | None = getattr(self._local, "store", None)
+        store: AnswerStore | None = getattr(self._local, "store", None)
         if store is None:
-            store = Store(self.settings.database, busy_timeout=ANSWER_WRITE_WAIT_SECONDS)
+            store = AnswerStore(self.home.paths.database, busy_timeout=ANSWER_WRITE_WAIT_SECONDS)
             self._local.store = store
+            with self._stores_lock:
+                self._stores.append(store)
         return store
 
     def threshold(self, model_id: str) -> float:
-        if self.settings.min_evidence is not None:
-            return self.settings.min_evidence
+        if self._answering.min_evidence is not None:
+            return self._answering.min_evidence
         measured = calibration_for(model_id).evidence_threshold
         return 0.0 if measured is None else measured
 
     def answer(self, tenant: str, question: str) -> Answer:
         """Answer a citizen's question for one tenant; see the module docstring."""
         municipality = self.library.registry.tenant(tenant)  # UnknownTenantError
-        text = validate_question(question, self.settings.max_question_chars)
+        text = validate_question(question, self._answering.max_question_chars)
         redaction = redact(text)
         clean = redaction.text
         search = redaction.search_text or clean
@@ -100,7 +125,7 @@ class Answerer:
             return reused
         try:
             retrieval = self.library.retrieve(
-                tenant, search, k=self.settings.answer_passages, query=vector
+                tenant, search, k=self._answering.answer_passages, query=vector
             )
         except IndexNotBuiltError as exc:
             log.error("%s", exc)
@@ -123,7 +148,12 @@ class Answerer:
             municipality.name, clean, language, retrieval, municipality.contact_url
         )
         if composition.status == "generated" and self._was_rejected(tenant, clean, composition):
-            fallback = self._extractive.compose(question=clean, passages=retrieval.passages)
+            fallback = self._extractive.compose(
+                question=clean,
+                language=language,
+                municipality=municipality.name,
+                passages=retrieval.passages,
+            )
             composition = replace(
                 fallback,
                 reason="the LLM repeated an answer the review team rejected; extractive instead",
@@ -141,7 +171,7 @@ class Answerer:
         """An approved answer to a close enough question: served first, at no token cost."""
         store = self._store()
         embedder = self.library.embedder
-        threshold = self.settings.approved_similarity
+        threshold = self._answering.approved_similarity
         if threshold is None:
             threshold = calibration_for(embedder.model_id).approved_similarity
         if threshold is None:
@@ -169,49 +199,32 @@ class Answerer:
     def _reuse_pending(self, tenant: str, question: str) -> Answer | None:
         """The same question again within a short window: reuse the pending answer."""
         since = (
-            datetime.now(UTC) - timedelta(seconds=self.settings.reuse_pending_seconds)
+            datetime.now(UTC) - timedelta(seconds=self._answering.reuse_pending_seconds)
         ).isoformat(timespec="milliseconds")
         try:
-            row = (
-                self._store()
-                .db.execute(
-                    "SELECT * FROM answers WHERE tenant = ? AND question_hash = ?"
-                    " AND status = 'generated' AND review_status = 'pending'"
-                    " AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
-                    (tenant, question_hash(question), since),
-                )
-                .fetchone()
-            )
-        except sqlite3.Error as exc:  # a reuse is an optimisation: answer afresh instead
-            log.warning("pending answers could not be read: %s", exc)
+            row = self._store().recent_pending(tenant, question_hash(question), since)
+        except StoreError as exc:  # a reuse is an optimisation: answer afresh instead
+            log.warning("%s", exc)
             return None
         if row is None:
             return None
         composition = Composition(
             "generated",
-            row["text"],
-            tuple(Citation(**c) for c in json.loads(row["citations"])),
+            row.text,
+            tuple(Citation(**c) for c in json.loads(row.citations)),
             (),
-            reason=f"reused pending answer {row['id']} (same question)",
+            reason=f"reused pending answer {row.id} (same question)",
         )
-        return self._record(tenant, question, row["language"], composition, None, row["id"])
+        return self._record(tenant, question, row.language, composition, None, row.id)
 
     def _was_rejected(self, tenant: str, question: str, composition: Composition) -> bool:
         try:
-            rows = (
-                self._store()
-                .db.execute(
-                    "SELECT text FROM answers WHERE tenant = ? AND question_hash = ?"
-                    " AND review_status = 'rejected'",
-                    (tenant, question_hash(question)),
-                )
-                .fetchall()
-            )
-        except sqlite3.Error as exc:  # cannot check: serve the extractive answer to be safe
-            log.warning("rejected answers could not be read: %s", exc)
+            texts = self._store().rejected_texts(tenant, question_hash(question))
+        except StoreError as exc:  # cannot check: serve the extractive answer to be safe
+            log.warning("%s", exc)
             return True
         same = " ".join(composition.text.split())
-        return any(" ".join(r["text"].split()) == same for r in rows)
+        return any(" ".join(text.split()) == same for text in texts)
 
     def _compose(
         self,
@@ -224,21 +237,24 @@ class Answerer:
         """The LLM's checked answer, else the extractive one with the reason (and the tokens
         of every refused reply, which are billed). `contact_url` is the tenant's own contact
         page: the one address an answer may give that no cited source need contain."""
-        if self._llm is None:
-            result = self._extractive.compose(question=question, passages=retrieval.passages)
-            return _with_reason(result, "no LLM configured: extractive answer")
-        try:
-            return self._llm.compose(
+
+        def compose(composer: Composer) -> Composition:
+            return composer.compose(
                 question=question,
                 language=language,
                 municipality=municipality,
                 passages=retrieval.passages,
                 contact_url=contact_url,
             )
+
+        if self._llm is None:
+            return _with_reason(compose(self._extractive), "no LLM configured: extractive answer")
+        try:
+            return compose(self._llm)
         except LLMError as exc:
             log.warning("LLM failed (%s): %s; degrading to extractive", exc.kind, exc)
-            result = self._extractive.compose(question=question, passages=retrieval.passages)
-            spent = exc.spent if isinstance(exc.spent, Spent) else Spent()
+            result = compose(self._extractive)
+            spent = exc.spent if isinstance(exc.spent, TokenUsage) else TokenUsage()
             return Composition(
                 result.status,
                 result.text,
@@ -249,12 +265,14 @@ class Answerer:
             )
 
     def _no_answer(
-        self, tenant: str, language: str, reason: str, spent: Spent | None = None
+        self, tenant: str, language: str, reason: str, spent: TokenUsage | None = None
     ) -> Composition:
         info = self.library.registry.tenant(tenant)
         text = no_answer_text(language, info.name, info.contact_url)
         contact = Citation(n=0, url=info.contact_url, title=f"Kontakt {info.name}")
-        return Composition("no_answer", text, (contact,), (), reason=reason, spent=spent or Spent())
+        return Composition(
+            "no_answer", text, (contact,), (), reason=reason, spent=spent or TokenUsage()
+        )
 
     def _record(
         self,
@@ -266,13 +284,12 @@ class Answerer:
         source_answer_id: str | None = None,
     ) -> Answer:
         spent = composition.spent
-        documents = retrieval.documents_searched if retrieval is not None else 0
-        billing = reconcile(spent, max_output_tokens=self.settings.llm_max_output_tokens)
-        cost_micro = billing.cost_micro_dkk(
-            documents=documents,
-            price_input_dkk=self.settings.price_input_dkk,
-            price_output_dkk=self.settings.price_output_dkk,
-            price_per_document_dkk=self.settings.price_per_document_dkk,
+        charge = bill(
+            spent,
+            documents=retrieval.documents_searched if retrieval is not None else 0,
+            prices=self._prices,
+            max_output_tokens=self._llm_settings.llm_max_output_tokens,
+            tenant=tenant,
         )
         if composition.status in ("generated", "approved"):
             answer_language = language
@@ -280,26 +297,6 @@ class Answerer:
             answer_language = "da"
         else:
             answer_language = "en"
-        usage = Usage(
-            prompt_tokens=spent.prompt_tokens,
-            completion_tokens=spent.completion_tokens,
-            provider_prompt_tokens=billing.provider_prompt_tokens,
-            provider_completion_tokens=billing.provider_completion_tokens,
-            usage_mismatch=billing.mismatch,
-            documents_searched=documents,
-            cost_dkk=cost_micro / 1_000_000,
-            model=spent.model,
-        )
-        if billing.mismatch:
-            log.warning(
-                "token count mismatch for %s: local %d/%d, billed %d/%d%s",
-                tenant,
-                spent.prompt_tokens,
-                spent.completion_tokens,
-                billing.prompt_tokens,
-                billing.completion_tokens,
-                f" ({billing.note})" if billing.note else "",
-            )
         answer = Answer(
             id=uuid.uuid4().hex,
             tenant=tenant,
@@ -309,45 +306,22 @@ class Answerer:
             language=answer_language,
             status=composition.status,
             reason=composition.reason,
-            usage=usage,
+            usage=charge.usage,
             created_at=utcnow(),
         )
         review = None
         if source_answer_id is None and (
             composition.status == "generated"
-            or (composition.status == "extractive" and self.settings.review_extractive)
+            or (composition.status == "extractive" and self._answering.review_extractive)
         ):
             review = "pending"
-        record = AnswerRecord(
-            {
-                "id": answer.id,
-                "tenant": tenant,
-                "question": question,
-                "question_hash": question_hash(question),
-                "language": answer_language,
-                "status": answer.status,
-                "reason": answer.reason,
-                "text": answer.text,
-                "citations": json.dumps(
-                    [c.to_dict() for c in answer.citations], ensure_ascii=False
-                ),
-                "passages": json.dumps(
-                    [p.to_dict() for p in composition.passages], ensure_ascii=False
-                ),
-                "model": spent.model,
-                "prompt_tokens": spent.prompt_tokens,
-                "completion_tokens": spent.completion_tokens,
-                "provider_prompt_tokens": billing.provider_prompt_tokens,
-                "provider_completion_tokens": billing.provider_completion_tokens,
-                "usage_mismatch": int(billing.mismatch),
-                "usage_note": billing.note,
-                "documents_searched": documents,
-                "cost_micro_dkk": cost_micro,
-                "review_status": review,
-                "source_answer_id": source_answer_id,
-                "created_at": answer.created_at,
-            },
-            tuple((c.n, c.page_id, c.page_version) for c in answer.citations if c.page_id),
+        record = answer_record(
+            answer,
+            question_hash=question_hash(question),
+            passages=composition.passages,
+            charge=charge,
+            review_status=review,
+            source_answer_id=source_answer_id,
         )
         write_answer(self._store(), record)  # spooled, not lost, while another process writes
         log.info(
@@ -357,7 +331,7 @@ class Answerer:
             answer.status,
             spent.prompt_tokens,
             spent.completion_tokens,
-            documents,
+            charge.usage.documents_searched,
         )
         return answer
 
@@ -377,10 +351,10 @@ _default_lock = threading.Lock()
 
 def answer(tenant: str, question: str, *, home: Path | str | None = None) -> Answer:
     """Answer one question (home from MUNI_CRAWL_HOME, or the current directory)."""
-    settings = Settings.load(home)
-    key = str(settings.home.resolve())
+    library = default_library(home)
+    key = str(library.home.path.resolve())
     with _default_lock:
         if key not in _default:
-            _default[key] = Answerer(settings=settings, library=default_library(home))
+            _default[key] = Answerer(library=library)
         answerer = _default[key]
     return answerer.answer(tenant, question)

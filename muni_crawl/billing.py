@@ -11,10 +11,14 @@ the provider's count and flagged, as before.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
-from muni_crawl.compose import Spent
+from muni_crawl.config import PriceSettings
+from muni_crawl.types import TokenUsage, Usage
+
+log = logging.getLogger(__name__)
 
 # A provider count is plausible when local / FACTOR - SLACK <= count <= local * FACTOR + SLACK
 # (SLACK per LLM call, when a retry made two calls).
@@ -52,7 +56,7 @@ class Billing:
         )
 
 
-def reconcile(spent: Spent, *, max_output_tokens: int) -> Billing:
+def reconcile(spent: TokenUsage, *, max_output_tokens: int) -> Billing:
     """Decide what to bill for one composition; see the module docstring for the rule."""
     replied = spent.model is not None  # a reply arrived, so the provider owed us its usage
     calls = max(1, int(getattr(spent, "calls", 1)))  # a retried call sums two calls' tokens
@@ -151,3 +155,51 @@ def _shown(raw: object) -> str:
     except ValueError:  # an int with more digits than Python will print
         return "<a number too long to print>"
     return text if len(text) <= _NOTE_VALUE_CHARS else text[: _NOTE_VALUE_CHARS - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Bill:
+    """One answer's bill: the counts billed (with the audit note) and the Usage it reports."""
+
+    billing: Billing
+    usage: Usage
+    cost_micro_dkk: int
+
+
+def bill(
+    tokens: TokenUsage,
+    *,
+    documents: int,
+    prices: PriceSettings,
+    max_output_tokens: int,
+    tenant: str,
+) -> Bill:
+    """What one answer costs the tenant: tokens reconciled with the provider, and documents."""
+    billing = reconcile(tokens, max_output_tokens=max_output_tokens)
+    cost_micro = billing.cost_micro_dkk(
+        documents=documents,
+        price_input_dkk=prices.price_input_dkk,
+        price_output_dkk=prices.price_output_dkk,
+        price_per_document_dkk=prices.price_per_document_dkk,
+    )
+    usage = Usage(
+        prompt_tokens=tokens.prompt_tokens,
+        completion_tokens=tokens.completion_tokens,
+        provider_prompt_tokens=billing.provider_prompt_tokens,
+        provider_completion_tokens=billing.provider_completion_tokens,
+        usage_mismatch=billing.mismatch,
+        documents_searched=documents,
+        cost_dkk=cost_micro / 1_000_000,
+        model=tokens.model,
+    )
+    if billing.mismatch:
+        log.warning(
+            "token count mismatch for %s: local %d/%d, billed %d/%d%s",
+            tenant,
+            tokens.prompt_tokens,
+            tokens.completion_tokens,
+            billing.prompt_tokens,
+            billing.completion_tokens,
+            f" ({billing.note})" if billing.note else "",
+        )
+    return Bill(billing, usage, cost_micro)

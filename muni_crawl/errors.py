@@ -3,7 +3,7 @@
 ```
 MuniCrawlError
 ├── ConfigError            settings file or environment variable is invalid
-│   └── SiteSpecError      a spiders/*.toml file is malformed (names file and field)
+│   └── SourceSpecError      a spiders/*.toml file is malformed (names file and field)
 ├── UnknownTenantError     a tenant slug that spiders/tenants.toml does not declare
 ├── UnknownSourceError     a source name with no spiders/<name>.toml
 ├── CrawlError             a crawl could not run (worker died, source locked, ...)
@@ -30,7 +30,7 @@ class ConfigError(MuniCrawlError):
     """Settings (environment or muni-crawl.toml) are invalid."""
 
 
-class SiteSpecError(ConfigError):
+class SourceSpecError(ConfigError):
     """A file in spiders/ is malformed; names the file and the offending field."""
 
     def __init__(self, path: Path | str, field: str | None, message: str) -> None:

@@ -10,16 +10,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from muni_crawl.config import Settings
-from muni_crawl.embed import Embedder, Vectors, embedder_for
+from muni_crawl.embed import Embedder, embedder_for
 from muni_crawl.errors import ConfigError, InvalidQuestionError
+from muni_crawl.home import Home, HomeLike
 from muni_crawl.index import TenantIndex, current_version, load_current
 from muni_crawl.question import validate_question
 from muni_crawl.redact import redact
-from muni_crawl.sites import Registry, load_registry
-from muni_crawl.types import Passage
+from muni_crawl.sources import Registry
+from muni_crawl.types import Passage, Vectors
 
 RRF_K = 60
 CANDIDATES = 50
@@ -57,53 +57,61 @@ class Retrieval:
 
 
 class Library:
-    """Loads tenants' indexes once and answers retrieval queries against them."""
+    """Loads tenants' indexes once and answers retrieval queries against them.
 
-    def __init__(
-        self,
-        home: Path | str | None = None,
-        *,
-        settings: Settings | None = None,
-        embedder: Embedder | None = None,
-    ) -> None:
-        self.settings = settings or Settings.load(home)
+    `home` is an opened Home or the path of one (default: $MUNI_CRAWL_HOME, else the current
+    directory). Long-lived: `close()` (or a `with` block) drops the loaded indexes.
+    """
+
+    def __init__(self, home: HomeLike = None, *, embedder: Embedder | None = None) -> None:
+        self.home = Home.of(home)
+        self._indexes_dir = self.home.paths.indexes_dir
+        self._max_question_chars = self.home.settings.answering.max_question_chars
         self._embedder = embedder
-        self._registry: Registry | None = None
         self._indexes: dict[str, TenantIndex] = {}
         self._lock = threading.RLock()
 
     @property
     def registry(self) -> Registry:
         with self._lock:
-            if self._registry is None:
-                self._registry = load_registry(self.settings.spiders_dir)
-            return self._registry
+            return self.home.registry
 
     @property
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = embedder_for(self.settings)
+                self._embedder = embedder_for(self.home.settings.embedding)
             return self._embedder
+
+    def close(self) -> None:
+        """Drop the loaded indexes (the next question loads them again)."""
+        with self._lock:
+            self._indexes.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def warm_up(self, tenants: list[str] | None = None) -> None:
         """Load indexes and the embedding model now rather than on the first question."""
         for tenant in tenants if tenants is not None else list(self.registry.tenants):
-            if current_version(self.settings, tenant) is not None:
+            if current_version(self._indexes_dir, tenant) is not None:
                 self.index(tenant)
         self.embedder.embed_queries(["opvarmning"])
 
     def index(self, tenant: str) -> TenantIndex:
         """The tenant's current index, reloaded when a newer version was switched in."""
         self.registry.tenant(tenant)  # UnknownTenantError for a slug that is not declared
-        on_disk = current_version(self.settings, tenant)
+        on_disk = current_version(self._indexes_dir, tenant)
         loaded = self._indexes.get(tenant)
         if loaded is not None and loaded.version == on_disk:
             return loaded
         with self._lock:
             loaded = self._indexes.get(tenant)
-            if loaded is None or loaded.version != current_version(self.settings, tenant):
-                loaded = load_current(self.settings, tenant)
+            if loaded is None or loaded.version != current_version(self._indexes_dir, tenant):
+                loaded = load_current(self._indexes_dir, tenant)
                 self._indexes[tenant] = loaded
             return loaded
 
@@ -118,7 +126,7 @@ class Library:
         """
 
         # nothing personal is embedded, searched, logged or handed back in the Retrieval
-        redaction = redact(validate_question(question, self.settings.max_question_chars))
+        redaction = redact(validate_question(question, self._max_question_chars))
         text = redaction.text
         search = redaction.search_text or text
         if k < 1:
@@ -164,11 +172,11 @@ _default_lock = threading.Lock()
 
 def default_library(home: Path | str | None = None) -> Library:
     """One shared Library per home for the module-level helpers."""
-    settings = Settings.load(home)
-    key = str(settings.home.resolve())
+    opened = Home.open(home)
+    key = str(opened.path.resolve())
     with _default_lock:
         if key not in _default:
-            _default[key] = Library(settings=settings)
+            _default[key] = Library(opened)
         return _default[key]
 
 

@@ -16,24 +16,27 @@ from __future__ import annotations
 
 import difflib
 import json
-import sqlite3
-from collections.abc import Sequence
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from muni_crawl.chunk import chunk_page
+from muni_crawl.config import IndexSettings
 from muni_crawl.embed import Embedder
-from muni_crawl.errors import ReviewError
+from muni_crawl.errors import ReviewError, StoreError
 from muni_crawl.redact import redact
 from muni_crawl.review_scope import GONE, ScopeProblem, scope_problems
-from muni_crawl.sites import Registry
-from muni_crawl.store import Store, utcnow
+from muni_crawl.sources import Registry
+from muni_crawl.store import AnswerStore, PageStore, ReviewAction, Store, StoredAnswer, utcnow
 
-REVIEW_STATUSES = ("pending", "approved", "rejected", "stale")
-SCOPES = ("tenant", "all")
-MAX_LISTED = 10_000  # answers one listing returns at most (SQLite's LIMIT is a 64-bit integer)
+log = logging.getLogger(__name__)
+
+ReviewStatus = Literal["pending", "approved", "rejected", "stale"]
+ReviewScope = Literal["tenant", "all"]
+REVIEW_STATUSES: tuple[ReviewStatus, ...] = get_args(ReviewStatus)
+SCOPES: tuple[ReviewScope, ...] = get_args(ReviewScope)
 SYSTEM_REVIEWER = "muni_crawl"
 
 
@@ -47,37 +50,30 @@ class ApprovedMatch:
     similarity: float
 
 
-def get_answer(store: Store, answer_id: str) -> sqlite3.Row:
-    row = store.db.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
-    if row is None:
+def get_answer(store: AnswerStore, answer_id: str) -> StoredAnswer:
+    answer = store.answer(answer_id)
+    if answer is None:
         raise ReviewError(answer_id, "no such answer")
-    return row  # type: ignore[no-any-return]
+    return answer
 
 
 def list_answers(
-    store: Store, *, tenant: str | None = None, status: str | None = None, limit: int = 200
-) -> list[sqlite3.Row]:
+    store: AnswerStore,
+    *,
+    tenant: str | None = None,
+    status: str | None = None,
+    limit: int = 200,
+) -> list[StoredAnswer]:
     """Answers under review (any review status unless one is given), newest first."""
-    sql = "SELECT * FROM answers WHERE review_status IS NOT NULL"
-    args: list[Any] = []
-    if tenant:
-        sql += " AND tenant = ?"
-        args.append(tenant)
-    if status:
-        if status not in REVIEW_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(REVIEW_STATUSES)}")
-        sql += " AND review_status = ?"
-        args.append(status)
+    if status and status not in REVIEW_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(REVIEW_STATUSES)}")
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
-    sql += " ORDER BY created_at DESC LIMIT ?"
-    return store.db.execute(sql, (*args, min(limit, MAX_LISTED))).fetchall()
+    return store.answers_under_review(tenant=tenant, review_status=status or None, limit=limit)
 
 
-def actions(store: Store, answer_id: str) -> list[sqlite3.Row]:
-    return store.db.execute(
-        "SELECT * FROM review_actions WHERE answer_id = ? ORDER BY id", (answer_id,)
-    ).fetchall()
+def actions(store: AnswerStore, answer_id: str) -> list[ReviewAction]:
+    return store.review_actions(answer_id)
 
 
 def approve(
@@ -107,53 +103,42 @@ def approve(
         raise ReviewError(
             answer_id, "approving for all tenants needs the registry to check the cited pages"
         )
-    if registry is not None and row["tenant"] not in registry.tenants:
+    if registry is not None and row.tenant not in registry.tenants:
         raise ReviewError(
             answer_id,
-            f"its tenant {row['tenant']!r} is no longer declared in spiders/tenants.toml;"
+            f"its tenant {row.tenant!r} is no longer declared in spiders/tenants.toml;"
             " reject it instead",
         )
-    before = row["approved_text"] or row["text"]
+    before = row.served_text
     final = text.strip() if text is not None else before
     _refuse_cpr(answer_id, final)
     warnings = _contact_warnings(before, final)
-    _scope_warnings(store.db, answer_id, row, final, scope, registry, force)  # fail fast
-    vector = embedder.embed_queries([row["question"]])[0].astype(np.float32)
+    _scope_warnings(store, answer_id, row, final, scope, registry, force)  # fail fast
+    vector = embedder.embed_queries([row.question])[0].astype(np.float32)
     now = utcnow()
-    with store.transaction() as db:
-        current = db.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
-        if current["review_status"] not in ("pending", "stale"):
+    with store.transaction():
+        current = get_answer(store, answer_id)
+        if current.review_status not in ("pending", "stale"):
             raise ReviewError(
-                answer_id, f"is {current['review_status'] or 'not under review'}, not pending"
+                answer_id, f"is {current.review_status or 'not under review'}, not pending"
             )
-        if (current["approved_text"] or current["text"]) != before:
+        if current.served_text != before:
             raise ReviewError(answer_id, "was changed by another reviewer meanwhile; try again")
-        warnings = _scope_warnings(db, answer_id, current, final, scope, registry, force) + warnings
+        warnings = (
+            _scope_warnings(store, answer_id, current, final, scope, registry, force) + warnings
+        )
         # the reviewer vouches for the sources as they are now
-        db.execute(
-            "UPDATE answer_citations SET page_version ="
-            " (SELECT current_version FROM pages WHERE pages.id = answer_citations.page_id)"
-            " WHERE answer_id = ?",
-            (answer_id,),
-        )
-        db.execute(
-            "UPDATE answers SET review_status = 'approved', approved_text = ?, scope = ?,"
-            " reviewed_by = ?, reviewed_at = ?, question_vector = ?, vector_model = ?"
-            " WHERE id = ?",
-            (final, scope, reviewer, now, vector.tobytes(), embedder.model_id, answer_id),
-        )
-        db.execute(
-            "INSERT INTO review_actions(answer_id, action, reviewer, at, reason, text_before,"
-            " text_after) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                answer_id,
-                "edit" if final != before else "approve",
-                reviewer,
-                now,
-                "; ".join(warnings) or None,
-                before,
-                final,
-            ),
+        store.record_approval(
+            answer_id,
+            action="edit" if final != before else "approve",
+            text_before=before,
+            text=final,
+            scope=scope,
+            reviewer=reviewer,
+            at=now,
+            reason="; ".join(warnings) or None,
+            question_vector=vector.tobytes(),
+            vector_model=embedder.model_id,
         )
     return warnings
 
@@ -185,9 +170,9 @@ def _contact_warnings(before: str, final: str) -> list[str]:
 
 
 def _scope_warnings(
-    db: sqlite3.Connection,
+    store: Store,
     answer_id: str,
-    row: sqlite3.Row,
+    row: StoredAnswer,
     text: str,
     scope: str,
     registry: Registry | None,
@@ -196,21 +181,15 @@ def _scope_warnings(
     """Refuse what the scope's tenants must not be served; with `force`, warn instead."""
     if registry is None:
         gone = [
-            r["url"] or f"page {r['page_id']}"
-            for r in db.execute(
-                "SELECT c.page_id, p.url FROM answer_citations c"
-                " LEFT JOIN pages p ON p.id = c.page_id"
-                " WHERE c.answer_id = ? AND (p.id IS NULL OR p.status <> 'live')",
-                (answer_id,),
-            )
+            c.url or f"page {c.page_id}" for c in store.cited_pages(answer_id) if c.status != "live"
         ]
         problems = [ScopeProblem(url, GONE, forceable=False) for url in gone]
     else:
-        targets = list(registry.tenants) if scope == "all" else [row["tenant"]]
-        problems = scope_problems(db, registry, row, text, targets)
+        targets = list(registry.tenants) if scope == "all" else [row.tenant]
+        problems = scope_problems(store, registry, row, text, targets)
     hard = [p for p in problems if not p.forceable]
     if hard or (problems and not force):
-        audience = "every tenant" if scope == "all" else f"tenant {row['tenant']}"
+        audience = "every tenant" if scope == "all" else f"tenant {row.tenant}"
         listed = "; ".join(str(p) for p in (hard or problems))
         raise ReviewError(
             answer_id, f"cannot be served to {audience}: {listed}; {_hint(hard, scope)}"
@@ -229,7 +208,7 @@ def _hint(hard: list[ScopeProblem], scope: str) -> str:
     return "--force approves it anyway"
 
 
-def reject(store: Store, answer_id: str, *, reviewer: str, reason: str) -> None:
+def reject(store: AnswerStore, answer_id: str, *, reviewer: str, reason: str) -> None:
     """Reject a pending (or stale) answer, also one whose tenant is gone: it clears the queue.
 
     The reason is free text a reviewer may paste a citizen's details into: stored redacted.
@@ -238,23 +217,11 @@ def reject(store: Store, answer_id: str, *, reviewer: str, reason: str) -> None:
         raise ReviewError(answer_id, "a rejection needs a reason")
     reason = redact(reason.strip()).text
     get_answer(store, answer_id)
-    with store.transaction() as db:
-        status = db.execute(
-            "SELECT review_status FROM answers WHERE id = ?", (answer_id,)
-        ).fetchone()["review_status"]
+    with store.transaction():
+        status = get_answer(store, answer_id).review_status
         if status not in ("pending", "stale"):
             raise ReviewError(answer_id, f"is {status or 'not under review'}, not pending")
-        now = utcnow()
-        db.execute(
-            "UPDATE answers SET review_status = 'rejected', reviewed_by = ?, reviewed_at = ?"
-            " WHERE id = ?",
-            (reviewer, now, answer_id),
-        )
-        db.execute(
-            "INSERT INTO review_actions(answer_id, action, reviewer, at, reason)"
-            " VALUES (?, 'reject', ?, ?, ?)",
-            (answer_id, reviewer, now, reason),
-        )
+        store.record_rejection(answer_id, reviewer=reviewer, at=utcnow(), reason=reason)
 
 
 def mark_stale(store: Store, registry: Registry | None = None) -> list[str]:
@@ -264,52 +231,32 @@ def mark_stale(store: Store, registry: Registry | None = None) -> list[str]:
     them all (approved by a release without the check, or the sources changed since), unless
     a reviewer forced it.
     """
-    with store.transaction() as db:
-        stale = {
-            r[0]: "a cited page changed on re-crawl"
-            for r in db.execute(
-                "SELECT DISTINCT a.id FROM answers a"
-                " JOIN answer_citations c ON c.answer_id = a.id"
-                " LEFT JOIN pages p ON p.id = c.page_id"
-                " WHERE a.review_status = 'approved' AND (p.id IS NULL"
-                " OR p.status <> 'live' OR p.current_version <> c.page_version)"
-            )
-        }
+    with store.transaction():
+        stale = dict.fromkeys(
+            store.approved_with_changed_citations(), "a cited page changed on re-crawl"
+        )
         if registry is not None:
-            for answer_id, problems in _unshared_approvals(db, registry).items():
+            for answer_id, problems in _unshared_approvals(store, registry).items():
                 listed = "; ".join(str(p) for p in problems)
                 stale.setdefault(answer_id, f"no longer shared by every tenant: {listed}")
-        now = utcnow()
-        for answer_id, reason in stale.items():
-            db.execute("UPDATE answers SET review_status = 'stale' WHERE id = ?", (answer_id,))
-            db.execute(
-                "INSERT INTO review_actions(answer_id, action, reviewer, at, reason)"
-                " VALUES (?, 'stale', ?, ?, ?)",
-                (answer_id, SYSTEM_REVIEWER, now, reason),
-            )
+        store.record_stale(stale, reviewer=SYSTEM_REVIEWER, at=utcnow())
     return list(stale)
 
 
-def _unshared_approvals(
-    db: sqlite3.Connection, registry: Registry
-) -> dict[str, list[ScopeProblem]]:
+def _unshared_approvals(store: Store, registry: Registry) -> dict[str, list[ScopeProblem]]:
     """Answers approved for all tenants, not forced, that cite or link what some cannot see."""
-    rows = db.execute(
-        "SELECT * FROM answers a WHERE review_status = 'approved' AND scope = 'all'"
-        " AND NOT EXISTS (SELECT 1 FROM review_actions r WHERE r.answer_id = a.id"
-        " AND r.at = a.reviewed_at AND r.reason LIKE 'forced --scope all%')"
-    ).fetchall()
     found = {}
-    for row in rows:
-        text = row["approved_text"] or row["text"]
-        problems = scope_problems(db, registry, row, text, list(registry.tenants))
+    for answer in store.approved_for_all_unforced():
+        problems = scope_problems(
+            store, registry, answer, answer.served_text, list(registry.tenants)
+        )
         if problems:
-            found[row["id"]] = problems
+            found[answer.id] = problems
     return found
 
 
 def find_approved(
-    store: Store,
+    store: AnswerStore,
     *,
     tenant: str,
     language: str,
@@ -323,58 +270,63 @@ def find_approved(
     which costs tokens but never fails the citizen's answer.
     """
     try:
-        rows = store.db.execute(
-            "SELECT id, approved_text, citations, question_vector FROM answers"
-            " WHERE review_status = 'approved' AND language = ? AND vector_model = ?"
-            " AND (tenant = ? OR scope = 'all')",
-            (language, model_id, tenant),
-        ).fetchall()
-    except sqlite3.Error as exc:
-        import logging
-
-        logging.getLogger(__name__).warning("approved answers could not be read: %s", exc)
+        candidates = store.approved_candidates(tenant=tenant, language=language, model_id=model_id)
+    except StoreError as exc:
+        log.warning("%s", exc)
         return None
     best: ApprovedMatch | None = None
-    for row in rows:
-        stored = np.frombuffer(row["question_vector"], dtype=np.float32)
+    for answer in candidates:
+        if answer.question_vector is None:
+            continue
+        stored = np.frombuffer(answer.question_vector, dtype=np.float32)
         if stored.shape != vector.shape:
             continue
         similarity = float(stored @ vector)
         if similarity >= threshold and (best is None or similarity > best.similarity):
             best = ApprovedMatch(
-                row["id"], row["approved_text"], json.loads(row["citations"]), similarity
+                answer.id, answer.served_text, json.loads(answer.citations), similarity
             )
     return best
 
 
-def cited_passage_diffs(store: Store, answer_id: str) -> list[tuple[int, str, list[str]]]:
-    """For each citation whose page changed since it was cited: (n, url, unified diff lines)."""
+def cited_passage_diffs(
+    store: Store, answer_id: str, chunking: IndexSettings
+) -> list[tuple[int, str, list[str]]]:
+    """For each citation whose page changed since it was cited: (n, url, unified diff lines).
+
+    The page is cut into passages as the index cuts it (`chunking`), so the passage compared
+    is one the answer could have cited."""
     row = get_answer(store, answer_id)
-    given = json.loads(row["passages"])
+    given = json.loads(row.passages)
     diffs = []
-    for cite in store.db.execute(
-        "SELECT c.n, c.page_version, p.url, p.status, p.current_version FROM answer_citations c"
-        " JOIN pages p ON p.id = c.page_id WHERE c.answer_id = ? ORDER BY c.n",
-        (answer_id,),
-    ):
-        if cite["status"] == "live" and cite["current_version"] == cite["page_version"]:
+    for cite in store.cited_pages(answer_id):
+        if cite.url is None or not cite.changed:
             continue
-        old = given[cite["n"] - 1]["text"] if 0 < cite["n"] <= len(given) else ""
-        new = _closest_current_passage(store, cite["url"], old) if cite["status"] == "live" else ""
+        old = given[cite.n - 1]["text"] if 0 < cite.n <= len(given) else ""
+        new = (
+            _closest_current_passage(store, cite.url, old, chunking)
+            if cite.status == "live"
+            else ""
+        )
         lines = list(
             difflib.unified_diff(
                 old.splitlines(), new.splitlines(), "cited", "now", lineterm="", n=1
             )
         ) or ["(page deleted)"]
-        diffs.append((cite["n"], cite["url"], lines))
+        diffs.append((cite.n, cite.url, lines))
     return diffs
 
 
-def _closest_current_passage(store: Store, url: str, old: str) -> str:
+def _closest_current_passage(store: PageStore, url: str, old: str, chunking: IndexSettings) -> str:
     pages = [p for p in store.pages(include_deleted=False) if p.url == url]
     if not pages:
         return ""
-    candidates = [p.text for p in chunk_page(pages[0])]
+    candidates = [
+        p.text
+        for p in chunk_page(
+            pages[0], min_tokens=chunking.chunk_min_tokens, max_tokens=chunking.chunk_max_tokens
+        )
+    ]
     return max(
         candidates,
         key=lambda text: difflib.SequenceMatcher(None, old, text).ratio(),
@@ -382,30 +334,23 @@ def _closest_current_passage(store: Store, url: str, old: str) -> str:
     )
 
 
-def export_approved(store: Store, tenant: str | None = None) -> list[dict[str, Any]]:
+def export_approved(store: AnswerStore, tenant: str | None = None) -> list[dict[str, Any]]:
     """Approved answers for import into the rule-based chatbot, questions redacted again."""
-    sql = "SELECT * FROM answers WHERE review_status = 'approved'"
-    args: Sequence[Any] = ()
-    if tenant:
-        sql += " AND (tenant = ? OR scope = 'all')"
-        args = (tenant,)
-    rows = store.db.execute(sql + " ORDER BY tenant, reviewed_at", args).fetchall()
     return [
         {
-            "id": r["id"],
-            "tenant": r["tenant"],
-            "scope": r["scope"],
-            "language": r["language"],
-            "question": shown_question(r["question"]),
-            "answer": shown_answer(r["approved_text"] or r["text"]),
+            "id": r.id,
+            "tenant": r.tenant,
+            "scope": r.scope,
+            "language": r.language,
+            "question": shown_question(r.question),
+            "answer": shown_answer(r.served_text),
             "citations": [
-                {"n": c["n"], "url": c["url"], "title": c["title"]}
-                for c in json.loads(r["citations"])
+                {"n": c["n"], "url": c["url"], "title": c["title"]} for c in json.loads(r.citations)
             ],
-            "approved_by": r["reviewed_by"],
-            "approved_at": r["reviewed_at"],
+            "approved_by": r.reviewed_by,
+            "approved_at": r.reviewed_at,
         }
-        for r in rows
+        for r in store.approved_answers(tenant)
     ]
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from muni_crawl.shown_text import as_shown
-from muni_crawl.sites import Registry, SiteSpec
+from muni_crawl.sources import Registry, SourceSpec
+from muni_crawl.store import PageStore, StoredAnswer, StoredPage
 
 GONE = "no longer exists"  # a cited page deleted since: no approval, whatever the scope
 
@@ -39,18 +39,18 @@ _USERINFO = re.compile(r"//[^/?#@]*@")  # "http://kommune@naboby.dk/" goes to na
 
 
 def scope_problems(
-    db: sqlite3.Connection,
+    store: PageStore,
     registry: Registry,
-    row: sqlite3.Row,
+    row: StoredAnswer,
     text: str,
     targets: Collection[str],
 ) -> list[ScopeProblem]:
     """What in an answer (its citations, the links in `text`) does not reach every target tenant.
 
-    `row` is the answer's database row (its `citations` JSON is what is served).
+    `row` is the stored answer (its `citations` JSON is what is served).
     """
     problems: list[ScopeProblem] = []
-    for citation in json.loads(row["citations"]):
+    for citation in json.loads(row.citations):
         url, page_id = str(citation.get("url", "")), citation.get("page_id") or 0
         if not isinstance(page_id, int):  # not written by this release: a page we cannot find
             problems.append(ScopeProblem(url, GONE, forceable=False))
@@ -71,18 +71,18 @@ def scope_problems(
                     )
                 )
             continue
-        page = db.execute("SELECT * FROM pages WHERE id = ?", (page_id,)).fetchone()
-        if page is None or page["status"] != "live":
+        page = store.page(page_id)
+        if page is None or page.status != "live":
             problems.append(ScopeProblem(url, GONE, forceable=False))
             continue
         problem = _unreached(page, registry, targets)
         if problem:
-            problems.append(ScopeProblem(page["url"], problem))
-    return problems + _text_problems(db, registry, text, targets)
+            problems.append(ScopeProblem(page.url, problem))
+    return problems + _text_problems(store, registry, text, targets)
 
 
 def _text_problems(
-    db: sqlite3.Connection, registry: Registry, text: str, targets: Collection[str]
+    store: PageStore, registry: Registry, text: str, targets: Collection[str]
 ) -> list[ScopeProblem]:
     """Links and sources' domains written in the text that do not reach every target tenant.
 
@@ -92,7 +92,7 @@ def _text_problems(
     shown = as_shown(text)
     problems: list[ScopeProblem] = []
     for link in dict.fromkeys(_links(shown)):
-        problem = _link_unreached(db, registry, link, targets)
+        problem = _link_unreached(store, registry, link, targets)
         if problem:
             problems.append(ScopeProblem(link, "(in the text) " + problem))
     for domain, specs in _mentioned_sites(registry, _LINK.sub(" ", shown)).items():
@@ -105,40 +105,38 @@ def _text_problems(
     return problems
 
 
-def _reach(page: sqlite3.Row, registry: Registry) -> tuple[set[str], str]:
+def _reach(page: StoredPage, registry: Registry) -> tuple[set[str], str]:
     """The tenants a stored page is served to, and what kind of page it is (for messages)."""
-    spec: SiteSpec | None = registry.sources.get(page["source"])
+    spec: SourceSpec | None = registry.sources.get(page.source)
     if spec is None or not spec.enabled:
         state = "no longer declared" if spec is None else "disabled"
-        return set(), f"is a page of source {page['source']!r}, which is {state}"
-    if page["scope"] == "national":
+        return set(), f"is a page of source {page.source!r}, which is {state}"
+    if page.scope == "national":
         return set(registry.tenants), "is a national page"
     fed = {t.slug for t in registry.tenants_of(spec)}
-    if page["scope"] == "local":
-        local = {s for s in fed if registry.tenants[s].code == page["municipality_code"]}
-        code = page["municipality_code"]
+    if page.scope == "local":
+        local = {s for s in fed if registry.tenants[s].code == page.municipality_code}
+        code = page.municipality_code
         return local, f"is the local section of municipality {code} ({_names(local) or 'none'})"
-    return fed, f"is a page of source {page['source']!r}, which feeds only {_names(fed)}"
+    return fed, f"is a page of source {page.source!r}, which feeds only {_names(fed)}"
 
 
-def _unreached(page: sqlite3.Row, registry: Registry, targets: Collection[str]) -> str | None:
+def _unreached(page: StoredPage, registry: Registry, targets: Collection[str]) -> str | None:
     reach, kind = _reach(page, registry)
     missing = [t for t in targets if t not in reach]
     return f"{kind}; not served to {_names(missing)}" if missing else None
 
 
 def _link_unreached(
-    db: sqlite3.Connection, registry: Registry, link: str, targets: Collection[str]
+    store: PageStore, registry: Registry, link: str, targets: Collection[str]
 ) -> str | None:
     """Same rule for a link in the text: a stored page, a contact page, or a source's site.
 
     A link to a site that no source crawls (a national authority, say) is not checked.
     """
     url = _USERINFO.sub("//", link if "://" in link else "https://" + link, count=1)
-    pages = db.execute(
-        "SELECT * FROM pages WHERE status = 'live' AND url IN (?, ?)", (url, url.split("#")[0])
-    ).fetchall()
-    pages = [p for p in pages if p["url"] == url] or pages  # the exact section first
+    pages = store.live_pages_at([url, url.split("#")[0]])
+    pages = [p for p in pages if p.url == url] or pages  # the exact section first
     contacts = {t.slug for t in registry.tenants.values() if t.contact_url == url}
     if pages or contacts:
         reaches = [_reach(p, registry) for p in pages]
@@ -154,14 +152,14 @@ def _link_unreached(
     return f"{kind}; not served to {_names(missing)}" if missing else None
 
 
-def _sites_of(registry: Registry, url: str) -> list[SiteSpec]:
+def _sites_of(registry: Registry, url: str) -> list[SourceSpec]:
     """The sources whose allowed domains (host and port) hold this URL."""
     return [s for s in registry.sources.values() if s.offsite_policy.allows(url)]
 
 
-def _mentioned_sites(registry: Registry, text: str) -> dict[str, list[SiteSpec]]:
+def _mentioned_sites(registry: Registry, text: str) -> dict[str, list[SourceSpec]]:
     """Sources' domains written without a scheme ("naboby.dk/affald"), by domain."""
-    found: dict[str, list[SiteSpec]] = {}
+    found: dict[str, list[SourceSpec]] = {}
     for spec in registry.sources.values():
         for domain in spec.allowed_domains:
             if re.search(rf"(?<![\w-]){re.escape(domain)}(?![\w-]|:\d)", text, re.IGNORECASE):

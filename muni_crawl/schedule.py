@@ -14,21 +14,18 @@ from pathlib import Path
 
 from croniter import croniter
 
-from muni_crawl.sites import Registry, SiteSpec
-from muni_crawl.store import Store
+from muni_crawl.sources import Registry, SourceSpec
+from muni_crawl.store import PageStore
 
 CHECK_EVERY = "*/15 * * * *"
 
 
-def last_success(store: Store, source: str) -> datetime | None:
-    row = store.db.execute(
-        "SELECT MAX(started_at) FROM crawl_runs WHERE source = ? AND status IN ('ok', 'partial')",
-        (source,),
-    ).fetchone()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+def last_success(store: PageStore, source: str) -> datetime | None:
+    started = store.last_success_start(source)
+    return datetime.fromisoformat(started) if started else None
 
 
-def next_due(spec: SiteSpec, since: datetime | None) -> datetime | None:
+def next_due(spec: SourceSpec, since: datetime | None) -> datetime | None:
     """When the source is next due after `since` (None: due now, never crawled)."""
     if since is None:
         return None
@@ -36,7 +33,9 @@ def next_due(spec: SiteSpec, since: datetime | None) -> datetime | None:
     return next_time if next_time.tzinfo else next_time.replace(tzinfo=UTC)
 
 
-def due_sources(registry: Registry, store: Store, now: datetime | None = None) -> list[SiteSpec]:
+def due_sources(
+    registry: Registry, store: PageStore, now: datetime | None = None
+) -> list[SourceSpec]:
     """Enabled sources whose schedule fired since their last successful crawl."""
     now = now or datetime.now(UTC)
     due = []

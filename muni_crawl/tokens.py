@@ -15,6 +15,8 @@ from pathlib import Path
 
 import tiktoken
 
+from muni_crawl.environment import scoped_environment
+
 DEFAULT_ENCODING = "o200k_base"
 _BLOB_URLS = {
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
@@ -45,7 +47,6 @@ def _install(name: str) -> None:
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(gzip.decompress(source.read_bytes()))
         os.replace(tmp, target)
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache))
 
 
 def get_encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
@@ -54,7 +55,8 @@ def get_encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
         if name not in _encodings:
             if name in _BLOB_URLS:
                 _install(name)
-            _encodings[name] = tiktoken.get_encoding(name)
+            with scoped_environment(TIKTOKEN_CACHE_DIR=str(_cache_dir())):  # tiktoken reads it here
+                _encodings[name] = tiktoken.get_encoding(name)
         return _encodings[name]
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]  # one row per text, L2-normalised
+
 # Page scopes: "site" pages feed the tenants of their source, "national" borger.dk bodies feed
 # every tenant, "local" sections and entries feed only the municipality they name.
 
@@ -121,8 +126,45 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class TokenUsage:
+    """Tokens of the LLM calls behind one answer: counted locally (tiktoken) and as the provider
+    reported them (kept raw: billing judges whether a provider count is plausible)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    provider_prompt_tokens: int | None = None
+    provider_completion_tokens: int | None = None
+    model: str | None = None
+    calls: int = 1  # LLM calls these tokens add up (a retry makes two)
+
+    def plus(self, other: TokenUsage) -> TokenUsage:
+        """Both calls' tokens. A provider count missing or unreadable in either call leaves the
+        sum unknown: the unreadable value (or None) is kept for billing to judge."""
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            provider_prompt_tokens=_sum_counts(
+                self.provider_prompt_tokens, other.provider_prompt_tokens
+            ),
+            provider_completion_tokens=_sum_counts(
+                self.provider_completion_tokens, other.provider_completion_tokens
+            ),
+            model=self.model or other.model,
+            calls=self.calls + other.calls,
+        )
+
+
+def _sum_counts(first: object, second: object) -> Any:
+    for value in (first, second):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            return value if value is not None else None
+    return first + second  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
 class Usage:
-    """What one answer cost: local token counts (tiktoken), the provider's, and documents."""
+    """What one answer is billed: the tokens billing accepted from a TokenUsage (see
+    muni_crawl.billing), the documents searched and the cost."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0

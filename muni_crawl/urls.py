@@ -35,7 +35,7 @@ _PATH_SESSION = re.compile(r";(jsessionid|sid|phpsessid)=[^/?#]*", re.IGNORECASE
 MAX_URL_LENGTH = 2000
 
 
-def normalize_url(url: str) -> str:
+def normalise_url(url: str) -> str:
     """Canonical form: lower-case scheme/host, no default port, no fragment, no session ids or
     tracking parameters, sorted query, resolved dot-segments, consistent percent-encoding."""
     parts = urlsplit(url.strip())

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from muni_crawl.errors import ConfigError
 from muni_crawl.reply_check import REFUSAL_KINDS
-from muni_crawl.store import Store
+from muni_crawl.store import AnswerStore, StoredAnswer
 from muni_crawl.types import ANSWER_STATUSES
 
 COLUMNS = [
@@ -26,9 +25,6 @@ COLUMNS = [
     "usage_mismatches",
     "llm_refused",
 ]
-# an LLM reply that arrived (and is billed) but failed a check of reply_check; the Answerer
-# records its reason as "LLM <kind>: ..." (GLOB: case-sensitive, and "_" is no wildcard)
-REFUSED_REPLY = "(" + " OR ".join(f"reason GLOB 'LLM {k}:*'" for k in REFUSAL_KINDS) + ")"
 
 
 @dataclass(frozen=True)
@@ -76,34 +72,20 @@ def _next_day(day: date) -> str | None:
 
 
 def usage_report(
-    store: Store, *, tenant: str | None = None, period: Period
+    store: AnswerStore, *, tenant: str | None = None, period: Period
 ) -> list[dict[str, object]]:
-    """One row per tenant with answers in the period (and a total row when several)."""
-    where, args = ["1 = 1"], []
-    if tenant:
-        where.append("tenant = ?")
-        args.append(tenant)
-    if period.since:
-        where.append("created_at >= ?")
-        args.append(period.since)
-    if period.until:
-        where.append("created_at < ?")
-        args.append(period.until)
-    status_sums = ", ".join(f"SUM(status = '{s}') AS {s}" for s in ANSWER_STATUSES)
-    rows = store.db.execute(
-        f"SELECT tenant, COUNT(*) AS answers, {status_sums},"
-        " SUM(COALESCE(provider_prompt_tokens, prompt_tokens)) AS tokens_in,"
-        " SUM(COALESCE(provider_completion_tokens, completion_tokens)) AS tokens_out,"
-        " SUM(documents_searched) AS documents_searched,"
-        " SUM(cost_micro_dkk) AS cost_micro_dkk, SUM(usage_mismatch) AS usage_mismatches,"
-        f" COALESCE(SUM({REFUSED_REPLY}), 0) AS llm_refused"
-        f" FROM answers WHERE {' AND '.join(where)} GROUP BY tenant ORDER BY tenant",
-        args,
-    ).fetchall()
+    """One row per tenant with answers in the period (and a total row when several).
+
+    An LLM reply that arrived but failed a reply check is billed and counted as llm_refused.
+    """
+    rows = store.usage_by_tenant(
+        tenant=tenant, since=period.since, until=period.until, refusal_kinds=REFUSAL_KINDS
+    )
     report: list[dict[str, object]] = []
     for row in rows:
-        record = {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row
-        record["cost_dkk"] = format_dkk(int(record.pop("cost_micro_dkk")))
+        record: dict[str, object] = dict(row)
+        record["cost_dkk"] = format_dkk(int(row["cost_micro_dkk"]))
+        del record["cost_micro_dkk"]
         report.append(record)
     if len(report) > 1:
         total: dict[str, object] = {"tenant": "TOTAL"}
@@ -123,11 +105,8 @@ def format_dkk(micro: int) -> str:
     return f"{sign}{whole}.{fraction:06d}"
 
 
-def refused_replies(store: Store, *, tenant: str | None = None, limit: int = 200) -> list[Any]:
+def refused_replies(
+    store: AnswerStore, *, tenant: str | None = None, limit: int = 200
+) -> list[StoredAnswer]:
     """Answers whose LLM reply was refused by the reply checks, newest first (for review)."""
-    sql = f"SELECT * FROM answers WHERE {REFUSED_REPLY}"
-    args: list[object] = []
-    if tenant:
-        sql += " AND tenant = ?"
-        args.append(tenant)
-    return store.db.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit)).fetchall()
+    return store.refused_replies(refusal_kinds=REFUSAL_KINDS, tenant=tenant, limit=limit)

@@ -69,6 +69,10 @@ Azure `AZURE_OPENAI_ENDPOINT`, `AZURE_OPENAI_API_KEY` and `OPENAI_API_VERSION` (
 `MUNI_CRAWL_MIN_EVIDENCE` and `MUNI_CRAWL_APPROVED_SIMILARITY` have no fixed default: unset,
 they take the value calibrated for the embedding model (see [answering](answering.md) and
 [review](review.md)). An empty default means "unset"; the description says what happens then.
+
+The settings are grouped by concern, as the code hands them out: each stage receives its own
+group (`Settings.crawl`, `.embedding`, `.index`, `.llm`, `.answering`, `.prices`, `.paths`),
+never the whole set.
 """
 
 CLI_INTRO = """\
@@ -94,16 +98,22 @@ CHOICE_KEYS = ("choices", "allowed")
 
 
 def settings_page() -> str:
-    """The settings table, one row per `MUNI_CRAWL_*` variable, in the order of `Settings`."""
+    """The settings tables, one per concern (the group each stage receives), one row per
+    `MUNI_CRAWL_*` variable."""
     metadata = {ENV_PREFIX + f.name.upper(): f.metadata for f in dataclasses.fields(Settings)}
     rows = [
-        (variable, default, meaning, allowed_values(metadata.get(variable, {})))
-        for variable, default, meaning in describe_settings()
+        (group, variable, default, meaning, allowed_values(metadata.get(variable, {})))
+        for group, variable, default, meaning in describe_settings()
     ]
     show_allowed = any(allowed for *_, allowed in rows)
     header = ["variable", "default", *(["allowed"] if show_allowed else []), "meaning"]
-    lines = [_table_row(header), _table_row(["---"] * len(header))]
-    for variable, default, meaning, allowed in rows:
+    lines: list[str] = []
+    current = None
+    for group, variable, default, meaning, allowed in rows:
+        if group != current:
+            lines += [""] if lines else []
+            lines += [f"## {group}", "", _table_row(header), _table_row(["---"] * len(header))]
+            current = group
         cells = [table_code(variable), table_code(default) if default else ""]
         if show_allowed:
             cells.append(table_text(allowed))

@@ -18,6 +18,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 from fpdf import FPDF
@@ -100,7 +101,8 @@ class Doc(FPDF):
             self.multi_cell(0, 5, "- " + item)
         self.ln(2)
 
-    def table(self, rows: list[tuple[str, ...]], widths: tuple[int, ...]) -> None:
+    def grid(self, rows: Sequence[tuple[str, ...]], widths: tuple[int, ...]) -> None:
+        """A bordered table, header row in bold (FPDF.table is fpdf2's own, richer API)."""
         for i, row in enumerate(rows):
             self.set_font("Helvetica", "B" if i == 0 else "", 10)
             for text, w in zip(row, widths):
@@ -141,7 +143,7 @@ def affaldskalender(path: Path) -> None:
                 human(nth_weekday(2026, month, 3, 3)),
             )
         )
-    pdf.table(rows, (40, 60, 74))
+    pdf.grid(rows, (40, 60, 74))
     pdf.h2("Ekstra forårsrunde")
     pdf.para(
         "Lørdag den 25. april 2026 kører en ekstra storskraldsrunde i hele kommunen. Den skal "
@@ -260,7 +262,7 @@ def takster(path: Path) -> None:
     ]
     for title, rows in sections:
         pdf.h2(title)
-        pdf.table([("Ydelse", "Pris 2026")] + rows, (110, 64))
+        pdf.grid([("Ydelse", "Pris 2026"), *rows], (110, 64))
     pdf.h2("Skat")
     pdf.para(
         "Kommuneskat 25,4 procent. Kirkeskat 0,92 procent. Grundskyld 23,5 promille af grundværdien. "

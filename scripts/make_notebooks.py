@@ -159,7 +159,7 @@ else:
     print(f"building the example in {built} (crawl and index; slower on a cold cache)")
     bench.build_example(settings)
 
-library = muni_crawl.Library(settings=settings)
+library = muni_crawl.Library(settings)
 bench.check_relevant_indexed(library, questions)  # a typo in questions.toml is not a miss
 model = library.index(bench.TENANTS[0]).manifest.model_id
 print(f"embedding model {model}")

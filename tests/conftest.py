@@ -149,6 +149,15 @@ class TestSiteHandler(StaticSiteHandler):
 
 
 SiteFactory = Callable[..., RunningSite]
+
+
+def site_handler(site: RunningSite) -> type[TestSiteHandler]:
+    """The handler class of a site started by `site_server`: its root, requests log and mode."""
+    handler = site.server.RequestHandlerClass
+    assert isinstance(handler, type) and issubclass(handler, TestSiteHandler), handler
+    return handler
+
+
 REPO = TESTS.parent
 EXAMPLE_SOURCES = ["example", "naboby", "example-borger", "example-selvbetjening"]
 
@@ -164,7 +173,7 @@ def crawl_example(home: Path) -> None:
     with example_ports_lock():
         sites = serve_examples()
         try:
-            summaries = run_crawl(EXAMPLE_SOURCES, settings=Settings.load(home))
+            summaries = run_crawl(EXAMPLE_SOURCES, home=Settings.load(home))
         finally:
             for site in sites:
                 site.stop()
@@ -195,7 +204,7 @@ def example_home(tmp_path_factory: pytest.TempPathFactory, shared_embedding_cach
     home = tmp_path_factory.mktemp("example-home")
     crawl_example(home)
     settings = Settings.load(home, embedding_cache=shared_embedding_cache)
-    build_indexes(["example", "naboby"], settings=settings)
+    build_indexes(["example", "naboby"], home=settings)
     return home
 
 
@@ -204,7 +213,7 @@ def site_server(tmp_path: Path) -> Iterator[SiteFactory]:
     """Start a copy of a site from tests/sites on 127.0.0.1; returns the running site.
 
     The copy lives in tmp_path/<name>, so a test can edit pages between crawls. The handler
-    class is reachable as site.server.RequestHandlerClass (requests log, mode dict).
+    class is reachable as site_handler(site) (requests log, mode dict).
     """
     running: list[RunningSite] = []
 
@@ -249,7 +258,7 @@ def write_source(home: Path, name: str, url: str, **extra: Any) -> Path:
 
 def calm(site: RunningSite) -> RunningSite:
     """Drop the links to the failure routes from the site's index (fast, failure-free crawls)."""
-    index = site.server.RequestHandlerClass.root / "index.html"  # type: ignore[attr-defined]
+    index = site_handler(site).root / "index.html"
     html = index.read_text(encoding="utf-8")
     start = html.index("<p><a href='/intern/")
     end = html.index("</p>", start) + len("</p>")

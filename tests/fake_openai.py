@@ -15,7 +15,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -35,6 +35,22 @@ class Reply:
     raw: str | None = None  # a malformed body, sent as is
 
 
+class ReplyOptions(TypedDict, total=False):
+    """Reply's fields after `content`, as keyword arguments of FakeOpenAI.enqueue."""
+
+    prompt_tokens: int | None
+    completion_tokens: int
+    status: int
+    delay: float
+    raw: str | None
+
+
+class ReplySpec(ReplyOptions, total=False):
+    """A whole reply as keyword arguments: FakeOpenAI.enqueue(**spec)."""
+
+    content: str
+
+
 @dataclass
 class FakeOpenAI:
     url: str = ""
@@ -42,8 +58,8 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
-    def enqueue(self, content: str = "", **kwargs: Any) -> None:
-        self.replies.append(Reply(content=content, **kwargs))
+    def enqueue(self, content: str = "", **options: Unpack[ReplyOptions]) -> None:
+        self.replies.append(Reply(content=content, **options))
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:

@@ -19,14 +19,14 @@ from muni_crawl import Answerer, InvalidQuestionError, Settings, UnknownTenantEr
 from muni_crawl.cli import cli
 from muni_crawl.compose import count_chat_tokens
 from muni_crawl.prompts import CANNOT_ANSWER
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, ReplySpec
 
 STORSKRALD = "Hvornår henter I storskrald?"
 OFF_TOPIC = "Hvad er hovedstaden i Frankrig?"
 
 
 def _answerer() -> Answerer:
-    return Answerer(settings=Settings.load())
+    return Answerer(home=Settings.load())
 
 
 def _stored(home: Path) -> list[sqlite3.Row]:
@@ -135,9 +135,9 @@ def test_the_models_cannot_answer_sentinel_is_honoured(home: Path, llm: FakeOpen
     ],
 )
 def test_llm_failures_degrade_to_extractive_and_never_raise(
-    home: Path, llm: FakeOpenAI, reply: dict[str, object], kind: str
+    home: Path, llm: FakeOpenAI, reply: ReplySpec, kind: str
 ) -> None:
-    llm.enqueue(**reply)  # type: ignore[arg-type]
+    llm.enqueue(**reply)
     answer = _answerer().answer("example", STORSKRALD)
     assert answer.status == "extractive"
     assert answer.reason and f"LLM {kind}" in answer.reason

@@ -26,9 +26,9 @@ from muni_crawl import (
     Store,
     UnknownTenantError,
 )
-from muni_crawl.answer_log import AnswerRecord, spool_dir, spooled_count
 from muni_crawl.cli import cli
 from muni_crawl.review import approve
+from muni_crawl.store.answer_log import AnswerRecord, spool_dir, spooled_count
 from tests.fake_openai import FakeOpenAI
 
 QUESTION = "Hvornår henter I storskrald?"
@@ -95,7 +95,7 @@ def _usage_answers(tenant: str) -> int:
 def test_an_answer_does_not_wait_for_another_process_and_its_record_is_kept(
     home: Path,
 ) -> None:
-    answerer = Answerer(settings=Settings.load())
+    answerer = Answerer(home=Settings.load())
     answerer.answer("example", QUESTION)  # warm: model and index loaded, store open
     database = home / "muni_crawl.db"
     lock = WriteLock(database)
@@ -115,7 +115,7 @@ def test_an_answer_does_not_wait_for_another_process_and_its_record_is_kept(
 
 
 def test_spooled_records_are_written_by_the_next_answer_and_counted_once(home: Path) -> None:
-    answerer = Answerer(settings=Settings.load())
+    answerer = Answerer(home=Settings.load())
     answerer.answer("example", QUESTION)
     lock = WriteLock(home / "muni_crawl.db")
     try:
@@ -130,7 +130,7 @@ def test_spooled_records_are_written_by_the_next_answer_and_counted_once(home: P
 
 
 def test_a_background_thread_writes_the_spool_once_the_lock_is_released(home: Path) -> None:
-    answerer = Answerer(settings=Settings.load())
+    answerer = Answerer(home=Settings.load())
     answerer.answer("example", QUESTION)
     lock = WriteLock(home / "muni_crawl.db")
     try:
@@ -150,7 +150,7 @@ def test_approved_answers_are_served_while_a_review_holds_the_lock(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MUNI_CRAWL_REVIEW_EXTRACTIVE", "true")
-    answerer = Answerer(settings=Settings.load())
+    answerer = Answerer(home=Settings.load())
     first = answerer.answer("example", QUESTION)
     with Store(home / "muni_crawl.db") as store:
         approve(store, first.id, reviewer="test", embedder=answerer.library.embedder)
@@ -274,7 +274,7 @@ JUNK = {
 
 @pytest.mark.parametrize("question", list(JUNK.values()), ids=list(JUNK))
 def test_junk_questions_are_refused_clearly_by_the_api(home: Path, question: str) -> None:
-    answerer = Answerer(settings=Settings.load())
+    answerer = Answerer(home=Settings.load())
     with pytest.raises(InvalidQuestionError) as info:
         answerer.answer("example", question)
     message = str(info.value)
@@ -336,13 +336,13 @@ def test_invalid_utf8_on_the_command_line_is_refused_in_a_real_process(home: Pat
 def test_invisible_and_control_characters_are_removed_before_answering(
     home: Path, question: str, cleaned: str
 ) -> None:
-    answer = Answerer(settings=Settings.load()).answer("example", question)
+    answer = Answerer(home=Settings.load()).answer("example", question)
     assert answer.question == cleaned
     assert answer.status == "extractive" and "tirsdag" in answer.text
 
 
 def test_a_question_that_is_not_text_or_a_tenant_that_is_not_a_slug(home: Path) -> None:
-    answerer = Answerer(settings=Settings.load())
+    answerer = Answerer(home=Settings.load())
     for question in (None, 42, b"Hvorn\xc3\xa5r?", ["storskrald"]):
         with pytest.raises(InvalidQuestionError, match="must be text"):
             answerer.answer("example", question)  # type: ignore[arg-type]

@@ -18,8 +18,9 @@ from click.testing import CliRunner
 from muni_crawl import Answer, Answerer, Settings
 from muni_crawl.billing import PLAUSIBLE_SLACK, as_count, reconcile
 from muni_crawl.cli import cli
-from muni_crawl.compose import Spent, count_chat_tokens
+from muni_crawl.compose import count_chat_tokens
 from muni_crawl.tokens import count_tokens, encoding_for_model
+from muni_crawl.types import TokenUsage
 from tests.fake_openai import FakeOpenAI
 
 QUESTION = "Hvornår henter I storskrald?"
@@ -53,7 +54,7 @@ def _body(usage: Any) -> str:
 def _ask(llm: FakeOpenAI, usage: Any) -> tuple[Answer, int]:
     """Answer QUESTION with the given provider usage; returns the answer and our prompt count."""
     llm.enqueue(raw=_body(usage))
-    answer = Answerer(settings=Settings.load()).answer("example", QUESTION)
+    answer = Answerer(home=Settings.load()).answer("example", QUESTION)
     local_in = count_chat_tokens(llm.chat_requests[-1]["body"]["messages"], MODEL)
     return answer, local_in
 
@@ -145,7 +146,7 @@ def test_small_honest_differences_are_billed_at_the_providers_count_and_flagged(
 ) -> None:
     monkeypatch.setenv("MUNI_CRAWL_REUSE_PENDING_SECONDS", "0")
     llm.enqueue(REPLY, prompt_tokens=1, completion_tokens=LOCAL_OUT)  # learn our prompt count
-    Answerer(settings=Settings.load()).answer("example", QUESTION)
+    Answerer(home=Settings.load()).answer("example", QUESTION)
     local_in = count_chat_tokens(llm.chat_requests[-1]["body"]["messages"], MODEL)
     framing = local_in + 7  # providers count a few tokens of chat framing we do not
     answer, _ = _ask(llm, {"prompt_tokens": framing, "completion_tokens": float(LOCAL_OUT)})
@@ -162,7 +163,7 @@ def test_matching_counts_are_not_flagged(
 ) -> None:
     monkeypatch.setenv("MUNI_CRAWL_REUSE_PENDING_SECONDS", "0")
     llm.enqueue(REPLY, prompt_tokens=1, completion_tokens=LOCAL_OUT)
-    Answerer(settings=Settings.load()).answer("example", QUESTION)
+    Answerer(home=Settings.load()).answer("example", QUESTION)
     local_in = count_chat_tokens(llm.chat_requests[-1]["body"]["messages"], MODEL)
     answer, _ = _ask(llm, {"prompt_tokens": local_in, "completion_tokens": LOCAL_OUT})
     assert answer.usage.usage_mismatch is False
@@ -192,7 +193,7 @@ def test_a_reply_longer_than_the_output_tokens_allowed_is_billed_locally(
     ],
 )
 def test_the_plausibility_band_is_a_factor_of_two_plus_slack(provider: int, billed: int) -> None:
-    spent = Spent(1000, 10, provider, 10, model=MODEL)
+    spent = TokenUsage(1000, 10, provider, 10, model=MODEL)
     billing = reconcile(spent, max_output_tokens=400)
     assert billing.prompt_tokens == billed
     assert (billing.note is None) is (billed == provider)
@@ -205,18 +206,18 @@ def test_counts_are_whole_non_negative_numbers_only() -> None:
 
 
 def test_answers_without_an_llm_call_are_never_flagged(home: Path) -> None:
-    answer = Answerer(settings=Settings.load()).answer("example", QUESTION)
+    answer = Answerer(home=Settings.load()).answer("example", QUESTION)
     assert answer.status == "extractive" and answer.usage.usage_mismatch is False
     assert _row(home, answer.id)["usage_note"] is None
 
 
 def test_a_retried_call_widens_the_band_by_one_slack_and_one_output_limit() -> None:
-    two_calls = Spent(
+    two_calls = TokenUsage(
         2000, 800, 2 * 2000 + 2 * PLAUSIBLE_SLACK, 2 * (400 + 8), model=MODEL, calls=2
     )
     billing = reconcile(two_calls, max_output_tokens=400)
     assert (billing.prompt_tokens, billing.completion_tokens) == (4100, 816)
     assert billing.note is None
-    one_call = Spent(2000, 800, 4100, 816, model=MODEL)
+    one_call = TokenUsage(2000, 800, 4100, 816, model=MODEL)
     note = reconcile(one_call, max_output_tokens=400).note or ""
     assert "prompt_tokens=4100" in note and "completion_tokens=816" in note

@@ -54,6 +54,6 @@ def test_settings_survive_the_trip_to_a_worker_process(isolated_home: Path) -> N
 def test_every_setting_is_documented_in_the_settings_reference() -> None:
     docs = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
     reference = docs.read_text(encoding="utf-8")
-    for variable, _default, description in describe_settings():
+    for _group, variable, _default, description in describe_settings():
         assert variable in reference, f"{variable} missing from docs/settings.md"
         assert description

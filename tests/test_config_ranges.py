@@ -1,6 +1,6 @@
 """Every numeric setting and source-file key has a checked range, and errors name the field.
 
-`download_delay = inf` used to pass `sites check` and hang the crawl; a zero or negative
+`download_delay = inf` used to pass `sources check` and hang the crawl; a zero or negative
 setting used to surface as a bad question at the first answer. Each bad value must now stop
 at load time, naming the variable (or the file and field) and what is accepted.
 """
@@ -129,7 +129,7 @@ def test_the_embedder_choices_are_the_backends_that_exist() -> None:
     assert tuple(meta["choices"]) == tuple(BACKENDS)
 
 
-# -- source files: `muni-crawl sites check` -------------------------------------------------
+# -- source files: `muni-crawl sources check` -------------------------------------------------
 
 SOURCE_CASES = {
     "delay inf": ("download_delay = inf", "download_delay", "must be a finite number"),
@@ -159,7 +159,7 @@ def test_sites_check_names_file_and_field_for_every_bad_number(
     isolated_home: Path, line: str, field: str | None, words: str
 ) -> None:
     (isolated_home / "spiders" / "bad.toml").write_text(GOOD_SOURCE + line + "\n", "utf-8")
-    result = CliRunner().invoke(cli, ["sites", "check"])
+    result = CliRunner().invoke(cli, ["sources", "check"])
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit)  # a clean exit, no traceback
     prefix = "error: bad.toml: " + (f"{field}: " if field else "")
@@ -170,7 +170,7 @@ def test_sites_check_names_file_and_field_for_every_bad_number(
 def test_sites_check_accepts_the_edges(isolated_home: Path) -> None:
     for line in ("download_delay = 0", "download_delay = 60", "max_pages = 10_000_000"):
         (isolated_home / "spiders" / "edge.toml").write_text(GOOD_SOURCE + line + "\n", "utf-8")
-        result = CliRunner().invoke(cli, ["sites", "check"])
+        result = CliRunner().invoke(cli, ["sources", "check"])
         assert result.exit_code == 0, (line, result.output)
 
 

@@ -70,3 +70,120 @@ def test_importing_the_package_changes_no_environment_and_no_other_logger() -> N
         [sys.executable, "-c", probe], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+# -- architecture: the rules that keep the package easy to change --------------------------------
+
+PACKAGE = REPO / "muni_crawl"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, and every name it imports from a module (as mod.name)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _modules() -> list[tuple[str, Path]]:
+    return [(str(p.relative_to(PACKAGE)), p) for p in sorted(PACKAGE.rglob("*.py"))]
+
+
+def test_only_the_store_package_touches_sqlite() -> None:
+    outside = [name for name, path in _modules() if not name.startswith("store/")]
+    assert [name for name, path in _modules() if "sqlite3" in _imports(path)] != []
+    for name, path in _modules():
+        if name in outside:
+            assert "sqlite3" not in _imports(path), f"{name} imports sqlite3"
+            assert ".execute(" not in path.read_text(encoding="utf-8"), f"{name} runs SQL"
+
+
+def test_only_config_and_home_import_the_whole_settings() -> None:
+    """Stages receive their group of settings (crawl, llm, index, ...), not all 36 fields;
+    the package's public face re-exports Settings for callers."""
+    allowed = {"config.py", "home.py", "__init__.py"}
+    for name, path in _modules():
+        if name not in allowed:
+            assert "muni_crawl.config.Settings" not in _imports(path), f"{name} imports Settings"
+
+
+def test_the_crawler_does_not_reach_into_review_or_answers() -> None:
+    """Marking answers stale is refresh()'s step after a crawl, not the crawler's."""
+    for name, path in _modules():
+        if name.startswith("crawl/"):
+            imported = _imports(path)
+            assert not any(
+                m.startswith(("muni_crawl.review", "muni_crawl.answer")) for m in imported
+            )
+
+
+# Where each package module is tested when it has no tests/test_<module>.py of its own: the
+# end-to-end tests that drive it through the public API, the CLI or a real crawl.
+TESTED_IN = {
+    "chunk.py": ["test_index.py"],
+    "cli/common.py": ["test_crawl_basic.py", "test_ops.py"],
+    "cli/crawl.py": ["test_crawl_basic.py", "test_index.py", "test_locks_signals.py"],
+    "cli/demo.py": ["test_example.py"],
+    "cli/pages.py": ["test_crawl_basic.py"],
+    "compose.py": ["test_answer.py", "test_reply_check.py"],
+    "contact_points.py": ["test_reply_check.py"],
+    "crawl/middleware.py": ["test_crawl_offsite.py", "test_crawl_resilience.py"],
+    "crawl/resolver.py": ["test_crawl_offsite.py"],
+    "crawl/spider.py": ["test_crawl_basic.py", "test_crawl_resilience.py"],
+    "crawl/worker.py": ["test_crawl_resilience.py", "test_locks_signals.py"],
+    "css.py": ["test_extract_hidden.py"],
+    "embed.py": ["test_index.py", "test_redact.py"],
+    "errors.py": ["test_config.py", "test_sources.py"],
+    "example/server.py": ["test_example.py"],
+    "index/audience.py": ["test_index.py", "test_review_scope.py"],
+    "index/build.py": ["test_index.py"],
+    "index/layout.py": ["test_index.py", "test_retrieve.py"],
+    "language.py": ["test_answer.py", "test_reply_check.py"],
+    "lexical.py": ["test_retrieve.py"],
+    "llm_client.py": ["test_answer.py", "test_install_deps.py"],
+    "locks.py": ["test_locks_signals.py"],
+    "offsite.py": ["test_crawl_offsite.py"],
+    "prompts.py": ["test_answer.py", "test_reply_check.py"],
+    "question.py": ["test_answer_robust.py", "test_cli_ranges.py"],
+    "redact_cues.py": ["test_redact.py"],
+    "reply_markup.py": ["test_reply_check.py"],
+    "schedule.py": ["test_ops.py"],
+    "shown_text.py": ["test_reply_check.py", "test_review_scope.py"],
+    "status.py": ["test_ops.py"],
+    "store/answer_log.py": ["test_answer_robust.py"],
+    "store/answers.py": ["test_review.py", "test_store_upgrade.py"],
+    "store/database.py": ["test_store.py", "test_store_upgrade.py"],
+    "store/embeddings.py": ["test_index.py"],
+    "store/migrations.py": ["test_store.py", "test_store_upgrade.py"],
+    "store/pages.py": ["test_crawl_basic.py", "test_store_upgrade.py"],
+    "store/records.py": ["test_store_upgrade.py"],
+    "tokens.py": ["test_billing.py", "test_environment.py"],
+    "types.py": ["test_answer.py", "test_contract.py"],
+    "usage.py": ["test_answer.py", "test_billing.py"],
+    "versioning.py": ["test_crawl_basic.py", "test_extract.py"],
+    "visibility.py": ["test_extract_hidden.py"],
+}
+
+
+def test_every_module_has_its_tests_named() -> None:
+    """A module is tested in tests/test_<module>.py, or TESTED_IN names where: a new module
+    without either fails here, and so does a map entry that points at nothing."""
+    tests = REPO / "tests"
+    for name, _path in _modules():
+        stem = Path(name).stem
+        if stem in ("__init__", "__main__"):
+            continue
+        if (tests / f"test_{stem}.py").exists():
+            continue
+        assert name in TESTED_IN, (
+            f"muni_crawl/{name} has no test module; add one or a TESTED_IN entry"
+        )
+        for test_module in TESTED_IN[name]:
+            assert (tests / test_module).exists(), f"{name}: {test_module} does not exist"
+    assert set(TESTED_IN) <= {name for name, _ in _modules()}, "TESTED_IN names a module gone"

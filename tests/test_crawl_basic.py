@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from muni_crawl import Settings, Store, run_crawl
 from muni_crawl.cli import cli
 from muni_crawl.cli.common import EXIT_PARTIAL
-from tests.conftest import SiteFactory, calm, write_source
+from tests.conftest import SiteFactory, calm, site_handler, write_source
 
 
 def test_first_crawl_stores_main_text_of_every_reachable_page(
@@ -18,7 +18,7 @@ def test_first_crawl_stores_main_text_of_every_reachable_page(
     site = site_server("basic")
     write_source(isolated_home, "testrup", site.url, sitemaps=[site.url + "/sitemap.xml"])
     [summary] = run_crawl(["testrup"])
-    handler = site.server.RequestHandlerClass
+    handler = site_handler(site)
     paths = [path for _, path, _ in handler.requests]
 
     with Store(Settings.load().database) as store:
@@ -59,7 +59,7 @@ def test_recrawl_of_unchanged_site_stores_no_new_versions(
     first = run_crawl(["testrup"])[0]
     with Store(Settings.load().database) as store:
         versions = store.count_versions()
-    handler = site.server.RequestHandlerClass
+    handler = site_handler(site)
     handler.requests.clear()
     second = run_crawl(["testrup"])[0]
     with Store(Settings.load().database) as store:
@@ -88,14 +88,14 @@ def test_changed_page_gets_a_new_version_and_keeps_its_history(
     site = calm(site_server("basic"))
     write_source(isolated_home, "testrup", site.url)
     run_crawl(["testrup"])
-    pas = site.server.RequestHandlerClass.root / "pas.html"
+    pas = site_handler(site).root / "pas.html"
     pas.write_text(pas.read_text().replace("672 kr.", "695 kr."), encoding="utf-8")
     summary = run_crawl(["testrup"])[0]
     assert (summary.changed, summary.new) == (1, 0)
     with Store(Settings.load().database) as store:
         versions = store.page_versions("testrup", site.url + "/pas.html")
-    assert [v["version"] for v in versions] == [1, 2]
-    assert "672 kr." in versions[0]["text"] and "695 kr." in versions[1]["text"]
+    assert [v.version for v in versions] == [1, 2]
+    assert "672 kr." in versions[0].text and "695 kr." in versions[1].text
 
 
 def test_pages_that_404_or_vanish_are_marked_deleted(
@@ -104,7 +104,7 @@ def test_pages_that_404_or_vanish_are_marked_deleted(
     site = calm(site_server("basic"))
     write_source(isolated_home, "testrup", site.url)
     run_crawl(["testrup"])
-    root = site.server.RequestHandlerClass.root
+    root = site_handler(site).root
     (root / "laege.html").unlink()  # now answers 404
     # parkering.html still exists, but neither a link nor the sitemap leads to it any more
     index = root / "index.html"
@@ -128,7 +128,7 @@ def test_sitemap_lastmod_lets_a_recrawl_skip_unchanged_pages(
     site = calm(site_server("basic"))
     write_source(isolated_home, "testrup", site.url, sitemaps=[site.url + "/sitemap.xml"])
     run_crawl(["testrup"])
-    handler = site.server.RequestHandlerClass
+    handler = site_handler(site)
     handler.requests.clear()
     second = run_crawl(["testrup"])[0]
     assert second.skipped >= 7

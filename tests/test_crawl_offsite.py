@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pytest
 from click.testing import CliRunner
@@ -130,12 +130,14 @@ class Site:
         return self.running.url
 
     @property
-    def handler(self) -> Any:
-        return self.running.server.RequestHandlerClass
+    def handler(self) -> type[RedirectingHandler]:
+        handler = self.running.server.RequestHandlerClass
+        assert isinstance(handler, type) and issubclass(handler, RedirectingHandler), handler
+        return handler
 
     @property
     def root(self) -> Path:
-        return Path(self.handler.root)
+        return self.handler.root
 
     @property
     def requests(self) -> list[tuple[str, str, dict[str, str]]]:
@@ -151,8 +153,14 @@ class Site:
         page.write_text(html, encoding="utf-8")
 
 
+class StartSite(Protocol):
+    """The `sites` fixture: start a site on a loopback host."""
+
+    def __call__(self, host: str = "127.0.0.1", *, kind: str = "basic") -> Site: ...
+
+
 @pytest.fixture
-def sites(tmp_path: Path) -> Iterator[Any]:
+def sites(tmp_path: Path) -> Iterator[StartSite]:
     """Start sites on any loopback host: a copy of tests/sites/basic, or a target site."""
     running: list[RunningSite] = []
 
@@ -236,7 +244,7 @@ def _refused_total(stderr: str) -> int:
 
 def test_redirects_and_refreshes_that_leave_the_source_are_refused_before_they_are_sent(
     isolated_home: Path,
-    sites: Any,
+    sites: StartSite,
     worker_sockets: WorkerSockets,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -359,7 +367,7 @@ def test_redirects_and_refreshes_that_leave_the_source_are_refused_before_they_a
     assert not [url for url, text in stored.items() if MARKER in text or "INJECTED" in text]
 
     # an index built from this store cannot cite a target, whatever the question
-    [built] = build_indexes(["testrup"], settings=Settings.load())
+    [built] = build_indexes(["testrup"], home=Settings.load())
     assert built.status == "built"
     cited: list[str] = []
     for question in (f"Hvad står der om {MARKER}?", "Hvad koster et pas?", "Hvad er gebyret?"):
@@ -372,7 +380,7 @@ def test_redirects_and_refreshes_that_leave_the_source_are_refused_before_they_a
 
 def test_robots_txt_and_sitemaps_that_point_away_are_not_followed(
     isolated_home: Path,
-    sites: Any,
+    sites: StartSite,
     worker_sockets: WorkerSockets,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -425,7 +433,7 @@ def test_robots_txt_and_sitemaps_that_point_away_are_not_followed(
 
 def test_a_name_that_resolves_to_an_internal_address_is_reached_only_when_listed_exactly(
     isolated_home: Path,
-    sites: Any,
+    sites: StartSite,
     worker_sockets: WorkerSockets,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -455,7 +463,7 @@ def test_a_name_that_resolves_to_an_internal_address_is_reached_only_when_listed
 
 def test_a_start_url_that_redirects_away_fails_the_crawl_with_the_reason(
     isolated_home: Path,
-    sites: Any,
+    sites: StartSite,
     worker_sockets: WorkerSockets,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -476,7 +484,10 @@ def test_a_start_url_that_redirects_away_fails_the_crawl_with_the_reason(
 
 
 def test_a_crawl_through_an_http_proxy_on_a_private_address_still_works(
-    isolated_home: Path, sites: Any, worker_sockets: WorkerSockets, monkeypatch: pytest.MonkeyPatch
+    isolated_home: Path,
+    sites: StartSite,
+    worker_sockets: WorkerSockets,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = sites("127.0.0.1")
     proxy = sites("127.0.0.1")  # serves the same files for absolute URLs, as a proxy would
@@ -601,7 +612,7 @@ def test_sites_check_names_why_a_start_url_is_outside_the_source(
         f'allowed_domains = ["{allowed}"]\n',
         encoding="utf-8",
     )
-    result = CliRunner().invoke(cli, ["sites", "check"])
+    result = CliRunner().invoke(cli, ["sources", "check"])
     assert result.exit_code == 1
     assert "local.toml" in result.output and "start_urls" in result.output
     assert words in result.output, result.output

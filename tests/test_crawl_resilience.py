@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from muni_crawl import Settings, Store, run_crawl
-from tests.conftest import SiteFactory, calm, write_source
+from tests.conftest import SiteFactory, calm, site_handler, write_source
 
 
 def _count(db: Path, sql: str) -> int:
@@ -45,11 +45,11 @@ def test_kill_minus_nine_mid_crawl_then_next_run_completes(
         [(status,)] = conn.execute("SELECT status FROM crawl_runs").fetchall()
     assert status == "running"  # the dead run is visible as such until the next run
 
-    site.server.RequestHandlerClass.mode["delay"] = 0  # type: ignore[attr-defined]
+    site_handler(site).mode["delay"] = 0
     summary = run_crawl(["testrup"])[0]
     assert summary.status == "ok"
     with Store(db) as store:
-        runs = {r["id"]: r["status"] for r in store.runs("testrup")}
+        runs = {r.id: r.status for r in store.runs("testrup")}
         urls = {p.url.removeprefix(site.url) for p in store.pages("testrup")}
         # each page has exactly one version: nothing was half-written or duplicated
         assert store.count_versions("testrup") == len(store.pages("testrup"))

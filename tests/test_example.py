@@ -63,7 +63,7 @@ def test_demo_crawls_the_example_sites_and_a_rerun_is_incremental(isolated_home:
     assert second.exit_code == 0, second.output
     with Store(Settings.load().database) as store:
         assert store.count_versions() == versions
-        runs = [dict(r) for r in store.runs(limit=4)]
+        runs = [r.to_dict() for r in store.runs(limit=4)]
     assert all(r["new"] == 0 and r["changed"] == 0 and r["status"] == "ok" for r in runs)
 
 

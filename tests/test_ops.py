@@ -14,7 +14,7 @@ from muni_crawl.cli.common import EXIT_LOCKED, EXIT_PARTIAL
 from muni_crawl.index import current_version
 from muni_crawl.locks import SourceLock
 from muni_crawl.schedule import due_sources
-from tests.conftest import SiteFactory, calm, write_source
+from tests.conftest import SiteFactory, calm, site_handler, write_source
 
 
 def test_crawl_due_runs_only_what_its_schedule_says(
@@ -61,11 +61,11 @@ def test_a_site_in_maintenance_does_not_wipe_the_index(
 ) -> None:
     site = calm(site_server("basic"))
     for n in range(8):  # enough pages for anomaly checks to apply
-        (site.server.RequestHandlerClass.root / f"ekstra{n}.html").write_text(  # type: ignore[attr-defined]
+        (site_handler(site).root / f"ekstra{n}.html").write_text(
             f"<html><body><main><h1>Ekstra {n}</h1><p>Side nummer {n} om affald og"
             f" genbrug i Testrup, med åbningstider og priser for {n} ting.</p></main></body></html>"
         )
-    index = site.server.RequestHandlerClass.root / "index.html"  # type: ignore[attr-defined]
+    index = site_handler(site).root / "index.html"
     links = "".join(f"<a href='/ekstra{n}.html'>e{n}</a>" for n in range(8))
     index.write_text(index.read_text().replace("</article>", links + "</article>"))
     write_source(isolated_home, "testrup", site.url)
@@ -74,14 +74,14 @@ def test_a_site_in_maintenance_does_not_wipe_the_index(
     with Store(Settings.load().database) as store:
         versions = store.count_versions()
         live = len(store.pages("testrup"))
-    site.server.RequestHandlerClass.mode["maintenance"] = True  # type: ignore[attr-defined]
+    site_handler(site).mode["maintenance"] = True
     result = CliRunner().invoke(cli, ["crawl", "testrup", "--format", "json"])
     assert result.exit_code == EXIT_PARTIAL, result.output
     [summary] = json.loads(result.stdout)
     assert summary["status"] == "anomaly" and "shrank" in summary["message"]
     with Store(Settings.load().database) as store:
         assert store.count_versions() == versions and len(store.pages("testrup")) == live
-    assert current_version(Settings.load(), "testrup") == built.version
+    assert current_version(Settings.load().indexes_dir, "testrup") == built.version
 
 
 def test_status_and_schedule(isolated_home: Path, site_server: SiteFactory) -> None:

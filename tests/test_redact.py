@@ -23,7 +23,7 @@ from benchmarks import redaction as benchmark
 from benchmarks.redaction_corpus import LANGUAGES, benign_cases, fold, leaks, pii_cases
 from muni_crawl import Answerer, Library, Settings
 from muni_crawl.cli import cli
-from muni_crawl.embed import Embedder, Vectors, embedder_for
+from muni_crawl.embed import Embedder, embedder_for
 from muni_crawl.index import TenantIndex
 from muni_crawl.redact import (
     ADDRESS_TOKEN,
@@ -34,6 +34,7 @@ from muni_crawl.redact import (
     Redaction,
     redact,
 )
+from muni_crawl.types import Vectors
 from tests.fake_openai import FakeOpenAI
 
 PII = pii_cases()
@@ -309,8 +310,8 @@ def test_retrieve_redacts_before_it_embeds_searches_logs_or_returns(
 
     monkeypatch.setattr(TenantIndex, "lexical_search", recording)
     settings = Settings.load()
-    embedder = RecordingEmbedder(embedder_for(settings))
-    found = Library(settings=settings, embedder=embedder).retrieve("example", SECRET, k=3)
+    embedder = RecordingEmbedder(embedder_for(settings.embedding))
+    found = Library(home=settings, embedder=embedder).retrieve("example", SECRET, k=3)
     assert found.question == (
         "Hvornår henter I storskrald? Mit CPR er [CPR-NUMMER], ring [TELEFONNUMMER]"
     )
@@ -354,7 +355,7 @@ def test_answer_never_sends_stores_or_logs_the_forms_that_were_missed(
         "Hvornår henter I storskrald? Jeg hedder Karen Hansen, cpr 08.09.10-1112,"
         " tlf 42.53.64.75, mail karen (at) gmail.com"
     )
-    answer = Answerer(settings=Settings.load()).answer("example", question)
+    answer = Answerer(home=Settings.load()).answer("example", question)
     assert answer.status == "generated"
     assert answer.question.count("[") == 4 and "Karen" not in answer.question
     database = b"".join(p.read_bytes() for p in home.glob("muni_crawl.db*"))

@@ -138,12 +138,12 @@ HOSTILE = [
 
 
 def _answerer() -> Answerer:
-    return Answerer(settings=Settings.load())
+    return Answerer(home=Settings.load())
 
 
 def _given(answerer: Answerer, tenant: str, question: str) -> Sequence[Passage]:
     """The passages the composer will get for this question, numbered from 1."""
-    k = answerer.settings.answer_passages
+    k = answerer.home.settings.answering.answer_passages
     return answerer.library.retrieve(tenant, question, k=k).passages
 
 
@@ -401,11 +401,11 @@ def test_addresses_planted_in_a_page_follow_the_documented_rule(
     try:
         write_source(home, "planted", site.url, tenants=["naboby"])
         settings = Settings.load(home)
-        [summary] = run_crawl(["planted"], settings=settings)
+        [summary] = run_crawl(["planted"], home=settings)
         assert summary.status == "ok", summary
     finally:
         site.stop()
-    build_indexes(["naboby"], settings=settings)
+    build_indexes(["naboby"], home=settings)
     answerer = _answerer()
 
     question = "Hvordan fornyer jeg mit MitID-kort?"

@@ -26,7 +26,7 @@ NABOBY = "http://127.0.0.1:8764"
 @pytest.fixture
 def library(example_home: Path, shared_embedding_cache: Path) -> Library:
     settings = muni_crawl.Settings.load(example_home, embedding_cache=shared_embedding_cache)
-    return Library(settings=settings)
+    return Library(home=settings)
 
 
 def _foreign(passage: muni_crawl.Passage, own_code: int) -> bool:
@@ -102,7 +102,7 @@ def test_result_carries_what_a_citation_and_the_bill_need(library: Library) -> N
     index = library.index("example")
     assert found.documents_searched == len({p.page_id for p in index.passages})
     assert found.passages_searched == len(index.passages)
-    assert found.index_version == current_version(library.settings, "example")
+    assert found.index_version == current_version(library.home.settings.indexes_dir, "example")
     assert json.loads(json.dumps(found.to_dict()))["documents_searched"] > 30
 
 
@@ -138,7 +138,9 @@ def test_many_threads_share_one_library(library: Library) -> None:
 
 def test_index_folder_layout(example_home: Path) -> None:
     settings = muni_crawl.Settings.load(example_home)
-    folder = tenant_dir(settings, "example") / str(current_version(settings, "example"))
+    folder = tenant_dir(settings.indexes_dir, "example") / str(
+        current_version(settings.indexes_dir, "example")
+    )
     names = {p.name for p in folder.iterdir()}
     assert {"manifest.json", "dense.faiss", "lexical", "passages.jsonl"} <= names
     manifest = json.loads((folder / "manifest.json").read_text())

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
-from muni_crawl import Answerer, Settings, run_crawl
+from muni_crawl import Answerer, Settings, refresh
 from muni_crawl.cli import cli
 from muni_crawl.example.server import EXAMPLE_SITES, SITES_DIR, serve
 from tests.fake_openai import FakeOpenAI
@@ -23,10 +23,10 @@ REPLY = "Storskrald hentes den første tirsdag i hver måned i Eksempelby [1]."
 
 
 def _answerer() -> Answerer:
-    return Answerer(settings=Settings.load())
+    return Answerer(home=Settings.load())
 
 
-def _invoke(*args: str, input: str | None = None) -> object:
+def _invoke(*args: str, input: str | None = None) -> Result:
     result = CliRunner().invoke(cli, list(args), input=input)
     return result
 
@@ -48,7 +48,8 @@ def _crawl_example_with(home: Path, tmp_path: Path, edit: tuple[str, str] | None
         page.write_text(page.read_text(encoding="utf-8").replace(*edit), encoding="utf-8")
     running = serve(site, port=EXAMPLE_SITES["kommune"], name="kommune")
     try:
-        [summary] = run_crawl(["example"], settings=Settings.load(home))
+        # the daily cycle: crawl, then mark answers whose cited pages changed as stale
+        [summary] = refresh(["example"], home=Settings.load(home), reindex=False).crawls
     finally:
         running.stop()
     assert summary.status == "ok"
@@ -59,11 +60,11 @@ def test_the_whole_review_loop(home: Path, llm: FakeOpenAI, tmp_path: Path) -> N
     generated = _answerer().answer("example", QUESTION)
     assert generated.status == "generated"
     listing = _invoke("review", "list", "--status", "pending", "--json")
-    [row] = json.loads(listing.stdout)  # type: ignore[attr-defined]
+    [row] = json.loads(listing.stdout)
     assert row["id"] == generated.id and row["question"] == QUESTION
 
     approved = _invoke("review", "approve", generated.id, "--reviewer", "mette")
-    assert approved.exit_code == 0, approved.output  # type: ignore[attr-defined]
+    assert approved.exit_code == 0, approved.output
 
     calls = len(llm.chat_requests)
     for question in (QUESTION, REWORDED):
@@ -79,16 +80,16 @@ def test_the_whole_review_loop(home: Path, llm: FakeOpenAI, tmp_path: Path) -> N
     _crawl_example_with(home, tmp_path, ("første tirsdag", "anden onsdag"))
     assert _review_status(home, generated.id) == "stale"
     stale = _invoke("review", "list", "--status", "stale", "--json")
-    assert generated.id in stale.stdout  # type: ignore[attr-defined]
+    assert generated.id in stale.stdout
     llm.enqueue("Storskrald hentes den anden onsdag [1].", prompt_tokens=900)
     assert _answerer().answer("example", QUESTION).status == "generated"
     shown = _invoke("review", "show", generated.id)
-    text = shown.stdout  # type: ignore[attr-defined]
+    text = shown.stdout
     assert "-" in text and "første tirsdag" in text and "anden onsdag" in text
     assert "stale" in text and "mette" in text  # audit trail
 
     again = _invoke("review", "approve", generated.id, "--reviewer", "mette")
-    assert again.exit_code == 0  # type: ignore[attr-defined]
+    assert again.exit_code == 0
     assert _review_status(home, generated.id) == "approved"
     assert _answerer().answer("example", QUESTION).status == "approved"
     # an unchanged re-crawl does not make it stale again
@@ -109,15 +110,15 @@ def test_edit_in_editor_then_export(
     result = _invoke(
         "review", "approve", answer.id, "--edit", "--scope", "all", "--force", "--reviewer", "ole"
     )
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
     served = _answerer().answer("naboby", QUESTION)  # scope all: every tenant gets it
     assert served.status == "approved" and served.text.startswith("Redigeret:")
-    exported = json.loads(_invoke("review", "export", "--format", "json").stdout)  # type: ignore[attr-defined]
+    exported = json.loads(_invoke("review", "export", "--format", "json").stdout)
     assert exported[0]["answer"].startswith("Redigeret:") and exported[0]["scope"] == "all"
     assert exported[0]["approved_by"] == "ole" and exported[0]["citations"][0]["url"]
-    csv_out = _invoke("review", "export", "--tenant", "naboby", "--format", "csv").stdout  # type: ignore[attr-defined]
+    csv_out = _invoke("review", "export", "--tenant", "naboby", "--format", "csv").stdout
     assert csv_out.startswith("id,tenant,scope") and "Redigeret" in csv_out
-    shown = _invoke("review", "show", answer.id).stdout  # type: ignore[attr-defined]
+    shown = _invoke("review", "show", answer.id).stdout
     assert "edit" in shown and "ole" in shown
 
 
@@ -127,12 +128,12 @@ def test_interactive_loop(home: Path, llm: FakeOpenAI) -> None:
     llm.enqueue("Et pas til børn koster 156 kr. [1].")
     second = _answerer().answer("example", "Hvad koster et pas til et barn?")
     result = _invoke("review", "next", "--reviewer", "kim", input="a" + "r" + "forkert pris\n")
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    assert "[a]pprove" in result.output and "No more pending" in result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert "[a]pprove" in result.output and "No more pending" in result.output
     assert _review_status(home, first.id) == "approved"
     assert _review_status(home, second.id) == "rejected"
     quit_now = _invoke("review", "next", input="q")
-    assert "No more pending" in quit_now.output  # type: ignore[attr-defined]
+    assert "No more pending" in quit_now.output
 
 
 def test_rejected_text_is_not_served_again_and_repeats_reuse_the_pending_answer(
@@ -145,7 +146,7 @@ def test_rejected_text_is_not_served_again_and_repeats_reuse_the_pending_answer(
     assert repeat.usage.prompt_tokens == 0 and len(llm.chat_requests) == 1
     assert "reused" in (repeat.reason or "")
     rejected = _invoke("review", "reject", first.id, "--reason", "forkert dag", "--reviewer", "kim")
-    assert rejected.exit_code == 0  # type: ignore[attr-defined]
+    assert rejected.exit_code == 0
     llm.enqueue(REPLY)  # the model says the same thing again
     after = _answerer().answer("example", QUESTION)
     assert after.status == "extractive" and "rejected" in (after.reason or "")
@@ -153,16 +154,16 @@ def test_rejected_text_is_not_served_again_and_repeats_reuse_the_pending_answer(
 
 def test_clear_errors(home: Path, llm: FakeOpenAI) -> None:
     result = _invoke("review", "approve", "nope")
-    assert result.exit_code == 1 and "no such answer" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 1 and "no such answer" in result.stderr
     llm.enqueue(REPLY)
     answer = _answerer().answer("example", QUESTION)
-    assert _invoke("review", "approve", answer.id).exit_code == 0  # type: ignore[attr-defined]
+    assert _invoke("review", "approve", answer.id).exit_code == 0
     twice = _invoke("review", "approve", answer.id)
-    assert twice.exit_code == 1 and "not pending" in twice.stderr  # type: ignore[attr-defined]
+    assert twice.exit_code == 1 and "not pending" in twice.stderr
     late = _invoke("review", "reject", answer.id, "--reason", "x")
-    assert late.exit_code == 1 and "not pending" in late.stderr  # type: ignore[attr-defined]
+    assert late.exit_code == 1 and "not pending" in late.stderr
     missing = _invoke("review", "reject", answer.id)
-    assert missing.exit_code == 2  # --reason is required  # type: ignore[attr-defined]
+    assert missing.exit_code == 2  # --reason is required
 
 
 def test_concurrent_reviewers_never_lose_an_action(home: Path, llm: FakeOpenAI) -> None:

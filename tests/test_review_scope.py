@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 from muni_crawl import Answerer, Settings
 from muni_crawl.cli import cli
 from muni_crawl.review import mark_stale
-from muni_crawl.sites import load_registry
+from muni_crawl.sources import load_registry
 from muni_crawl.store import Store
 from muni_crawl.types import Answer, Passage
 from tests.fake_openai import FakeOpenAI
@@ -51,8 +51,8 @@ def _answer_citing(
     llm: FakeOpenAI, tenant: str, question: str, wanted: Callable[[Passage], bool]
 ) -> tuple[Answer, Passage]:
     """A generated answer whose only citation is the first retrieved passage that is `wanted`."""
-    answerer = Answerer(settings=Settings.load())
-    k = answerer.settings.answer_passages
+    answerer = Answerer(home=Settings.load())
+    k = answerer.home.settings.answering.answer_passages
     passages = answerer.library.retrieve(tenant, question, k).passages
     n, passage = next((n, p) for n, p in enumerate(passages, 1) if wanted(p))
     llm.enqueue(f"Det står beskrevet i kilden, som forklarer reglerne og hvad du skal gøre [{n}].")
@@ -113,7 +113,7 @@ def test_scope_all_refuses_a_page_that_feeds_one_tenant_and_force_records_why(
     assert "feeds only example" in message and "naboby" in message
     assert "--force" in message and "Traceback" not in refused.output
     assert _review_state(home, answer.id) == before  # nothing changed, no audit row
-    assert Answerer(settings=Settings.load()).answer("naboby", STORSKRALD).status != "approved"
+    assert Answerer(home=Settings.load()).answer("naboby", STORSKRALD).status != "approved"
 
     forced = _invoke(
         "review", "approve", answer.id, "--scope", "all", "--force", "--reviewer", "mette"
@@ -126,7 +126,7 @@ def test_scope_all_refuses_a_page_that_feeds_one_tenant_and_force_records_why(
     shown = _invoke("review", "show", answer.id).stdout
     assert "forced --scope all" in shown and "mette" in shown
     # forced means forced: the other tenant is now served it, as the reviewer chose
-    served = Answerer(settings=Settings.load()).answer("naboby", STORSKRALD)
+    served = Answerer(home=Settings.load()).answer("naboby", STORSKRALD)
     assert served.status == "approved" and served.citations == answer.citations
 
 
@@ -148,7 +148,7 @@ def test_local_sections_are_never_shared_but_national_pages_are(
     assert "Warning" not in approved.stderr
     [action] = _trail(home, national.id)
     assert action["reason"] is None
-    served = Answerer(settings=Settings.load()).answer("naboby", FOLKEPENSION)
+    served = Answerer(home=Settings.load()).answer("naboby", FOLKEPENSION)
     assert served.status == "approved" and [c.url for c in served.citations] == [body.url]
 
 
@@ -171,7 +171,7 @@ def test_a_cited_page_that_is_gone_or_another_tenants_contact_page_is_never_forc
 
     # a no_answer carries the tenant's contact page as citation n=0; one marked for review
     # (by hand, or by an older release) may be approved for its tenant, never for all
-    no_answer = Answerer(settings=Settings.load()).answer("example", OFF_TOPIC)
+    no_answer = Answerer(home=Settings.load()).answer("example", OFF_TOPIC)
     assert no_answer.status == "no_answer"
     assert [(c.n, c.url) for c in no_answer.citations] == [(0, EXAMPLE_CONTACT)]
     with _db(home) as conn:
@@ -328,7 +328,7 @@ def test_approvals_for_all_that_no_longer_reach_every_tenant_go_stale(
     assert _invoke("review", "approve", old.id).exit_code == 0
     with _db(home) as conn:  # what a release without the scope check let a reviewer do
         conn.execute("UPDATE answers SET scope = 'all' WHERE id = ?", (old.id,))
-    assert Answerer(settings=Settings.load()).answer("naboby", STORSKRALD).status == "approved"
+    assert Answerer(home=Settings.load()).answer("naboby", STORSKRALD).status == "approved"
     assert _invoke("review", "approve", forced.id, "--scope", "all", "--force").exit_code == 0
     assert _invoke("review", "approve", national.id, "--scope", "all").exit_code == 0
 
@@ -340,4 +340,4 @@ def test_approvals_for_all_that_no_longer_reach_every_tenant_go_stale(
     assert action["action"] == "stale" and action["reason"].startswith(
         "no longer shared by every tenant: " + page.url
     )
-    assert Answerer(settings=Settings.load()).answer("naboby", STORSKRALD).status != "approved"
+    assert Answerer(home=Settings.load()).answer("naboby", STORSKRALD).status != "approved"

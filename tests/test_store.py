@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from muni_crawl import Store, StoreError
-from muni_crawl.migrations import latest_version
+from muni_crawl.store.migrations import latest_version
 
 
 def test_migrations_from_a_blank_database(tmp_path: Path) -> None:

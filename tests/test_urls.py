@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from muni_crawl.urls import looks_like_trap, normalize_url
+from muni_crawl.urls import looks_like_trap, normalise_url
 
 
 @pytest.mark.parametrize(
@@ -20,8 +20,8 @@ from muni_crawl.urls import looks_like_trap, normalize_url
     ],
 )
 def test_normalize(raw: str, expected: str) -> None:
-    assert normalize_url(raw) == expected
-    assert normalize_url(expected) == expected  # idempotent
+    assert normalise_url(raw) == expected
+    assert normalise_url(expected) == expected  # idempotent
 
 
 def test_traps() -> None:

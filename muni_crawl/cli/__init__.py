@@ -13,14 +13,30 @@ from typing import Any
 
 import click
 
-from muni_crawl.cli.common import HomeContext
+from muni_crawl.cli.common import CliContext
 from muni_crawl.errors import MuniCrawlError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+# old command names kept working for one release: (old name -> new name)
+DEPRECATED_ALIASES = {"sites": "sources"}
+
+
 class MuniGroup(click.Group):
     """A group that turns library errors into one clear line on stderr and exit code 1."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Resolve a deprecated spelling to its new command, with a note on stderr."""
+        new_name = DEPRECATED_ALIASES.get(cmd_name)
+        if new_name is not None:
+            click.echo(
+                f"note: `muni-crawl {cmd_name}` is now `muni-crawl {new_name}`;"
+                " the old name goes in the next release",
+                err=True,
+            )
+            cmd_name = new_name
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -51,15 +67,16 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> Non
     )
     # bm25s logs every index load at DEBUG; only the CLI, which owns the handlers, quiets it
     logging.getLogger("bm25s").setLevel(logging.WARNING)
-    ctx.obj = HomeContext(
-        home=home, verbose=verbose, quiet=quiet or not sys.stderr.isatty(), silent=quiet
+    ctx.obj = CliContext(
+        home_path=home, verbose=verbose, quiet=quiet or not sys.stderr.isatty(), silent=quiet
     )
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:
-    from muni_crawl.cli import answer, crawl, demo, index, ops, pages, review, sites
+    from muni_crawl.cli import answer, crawl, demo, index, ops, pages, review, sources
 
-    cli.add_command(sites.sites)
+    cli.add_command(sources.sources)
     cli.add_command(crawl.crawl)
     cli.add_command(answer.ask)
     cli.add_command(answer.usage)

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: exit codes, the home context, table/JSON/CSV output."""
+"""Shared CLI plumbing: exit codes, the command context, table/JSON/CSV output."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from muni_crawl.config import Settings
+from muni_crawl.home import Home
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,23 +25,28 @@ EXIT_LOCKED = 4
 
 
 @dataclass
-class HomeContext:
-    """What every command needs: where the home is, and how chatty to be."""
+class CliContext:
+    """What every command needs: the home (opened on first use, closed when the command
+    ends), and how chatty to be."""
 
-    home: Path | None
+    home_path: Path | None
     verbose: int = 0
     quiet: bool = False  # no progress output (asked for, or stderr is not a terminal)
     silent: bool = False  # --quiet given: no diagnostics either
-    _settings: Settings | None = field(default=None, repr=False)
+    _home: Home | None = field(default=None, repr=False)
 
     @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = Settings.load(self.home)
-        return self._settings
+    def home(self) -> Home:
+        if self._home is None:
+            self._home = Home.open(self.home_path)
+        return self._home
+
+    def close(self) -> None:
+        if self._home is not None:
+            self._home.close()
 
 
-pass_home = click.make_pass_decorator(HomeContext)
+pass_home = click.make_pass_decorator(CliContext)
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> None:

@@ -16,16 +16,14 @@ from muni_crawl.cli.common import (
     EXIT_LOCKED,
     EXIT_PARTIAL,
     EXIT_USAGE,
-    HomeContext,
+    CliContext,
     emit,
     format_option,
     pass_home,
 )
-from muni_crawl.crawl import STOP_SIGNALS, run_crawl
-from muni_crawl.index import affected_tenants, build_indexes
-from muni_crawl.schedule import due_sources
-from muni_crawl.sites import load_registry
-from muni_crawl.store import Store
+from muni_crawl.crawl import STOP_SIGNALS
+from muni_crawl.index import BuildResult
+from muni_crawl.refresh import refresh
 from muni_crawl.types import CrawlSummary
 
 SUMMARY_COLUMNS = [
@@ -50,7 +48,7 @@ SUMMARY_COLUMNS = [
 @format_option("table", "json", "csv")
 @pass_home
 def crawl(
-    home: HomeContext,
+    ctx: CliContext,
     sources: tuple[str, ...],
     all_: bool,
     due: bool,
@@ -71,39 +69,37 @@ def crawl(
     """
     if sum([bool(sources), all_, due]) != 1:
         raise click.UsageError("name one or more SOURCES, or use --all or --due")
-    if due:
-        with Store(home.settings.database) as store:
-            registry = load_registry(home.settings.spiders_dir)
-            sources = tuple(s.name for s in due_sources(registry, store))
-        if not sources:
-            if not home.silent:
-                click.echo("No source is due.", err=True)
-            return
+
+    def announce(tenants: list[str]) -> None:
+        if not ctx.quiet:
+            click.echo(f"Re-indexing {', '.join(tenants)} ...", err=True)
+
     with stop_signals_recorded() as stopped:
-        summaries = run_crawl(
-            None if all_ else sources,
-            settings=home.settings,
-            progress=not home.quiet,
-            verbose=home.verbose,
+        result = refresh(
+            None if all_ or due else sources,
+            home=ctx.home,
+            due=due,
+            reindex=not no_index,
+            progress=not ctx.quiet,
+            verbose=ctx.verbose,
+            stopped=lambda: bool(stopped),
+            on_reindex=announce,
         )
-    emit([summary_row(s) for s in summaries], SUMMARY_COLUMNS, fmt)
+    if due and not result.crawls:
+        if not ctx.silent:
+            click.echo("No source is due.", err=True)
+        return
+    emit([summary_row(s) for s in result.crawls], SUMMARY_COLUMNS, fmt)
     if stopped:
         click.echo(f"Stopped by {signal.Signals(stopped[0]).name}; nothing re-indexed.", err=True)
         sys.exit(128 + stopped[0])
-    if not no_index:
-        reindex(home, summaries)
-    sys.exit(exit_code(summaries))
+    report_indexes(result.indexes)
+    sys.exit(exit_code(result.crawls))
 
 
-def reindex(home: HomeContext, summaries: list[CrawlSummary]) -> None:
-    """Re-index the tenants a crawl affected; report on stderr (stdout carries the summary)."""
-    registry = load_registry(home.settings.spiders_dir)
-    tenants = affected_tenants(registry, home.settings, summaries)
-    if not tenants:
-        return
-    if not home.quiet:
-        click.echo(f"Re-indexing {', '.join(tenants)} ...", err=True)
-    for result in build_indexes(tenants, settings=home.settings, skip_busy=True):
+def report_indexes(results: list[BuildResult]) -> None:
+    """Each re-index on stderr (stdout carries the crawl summary)."""
+    for result in results:
         if result.status == "busy":
             # not a failure: that build, or the next crawl's re-index, takes these changes in
             click.echo(

@@ -8,13 +8,11 @@ import time
 import click
 
 from muni_crawl.answer import Answerer
-from muni_crawl.cli.common import EXIT_FAILURE, HomeContext, emit, pass_home
+from muni_crawl.cli.common import EXIT_FAILURE, CliContext, emit, pass_home
 from muni_crawl.cli.crawl import SUMMARY_COLUMNS, exit_code, summary_row
-from muni_crawl.crawl import run_crawl
 from muni_crawl.example.server import EXAMPLE_SITES, serve_examples
 from muni_crawl.index import build_indexes
-from muni_crawl.sites import load_registry
-from muni_crawl.store import Store
+from muni_crawl.refresh import refresh
 
 EXAMPLE_SOURCES = ("example", "naboby", "example-borger", "example-selvbetjening")
 EXAMPLE_TENANTS = ("example", "naboby")
@@ -39,7 +37,7 @@ def _start_sites() -> list:  # type: ignore[type-arg]
 
 @click.command()
 @pass_home
-def demo(home: HomeContext) -> None:
+def demo(ctx: CliContext) -> None:
     """Serve the bundled example sites on 127.0.0.1, crawl and index them, answer questions.
 
     Runs fully offline: with no LLM configured the answers are extractive. Run it twice to
@@ -47,25 +45,30 @@ def demo(home: HomeContext) -> None:
 
     Example: muni-crawl demo
     """
-    registry = load_registry(home.settings.spiders_dir)
+    registry = ctx.home.registry
     missing = [name for name in EXAMPLE_SOURCES if name not in registry.sources]
     if missing:
         raise click.ClickException(
-            f"{home.settings.spiders_dir} has no {', '.join(missing)} source file(s); run the"
+            f"{ctx.home.settings.spiders_dir} has no {', '.join(missing)} source file(s); run the"
             " demo in a checkout of the muni_crawl repository (its spiders/ folder has them)"
         )
     sites = _start_sites()
     try:
         click.echo("Serving the example sites: " + ", ".join(s.url for s in sites), err=True)
-        summaries = run_crawl(
-            EXAMPLE_SOURCES, settings=home.settings, progress=not home.quiet, verbose=home.verbose
-        )
+        # the daily cycle's crawl and stale marking; the index step is shown below
+        summaries = refresh(
+            EXAMPLE_SOURCES,
+            home=ctx.home,
+            reindex=False,
+            progress=not ctx.quiet,
+            verbose=ctx.verbose,
+        ).crawls
     finally:
         for site in sites:
             site.stop()
     click.echo("Crawl summary:")
     emit([summary_row(s) for s in summaries], SUMMARY_COLUMNS, "table")
-    with Store(home.settings.database) as store:
+    with ctx.home.store() as store:
         stored = store.pages()
     click.echo(f"\n{len(stored)} pages stored; a few of them:")
     sample = [p for p in stored if p.scope == "local"][:3] + [
@@ -86,13 +89,13 @@ def demo(home: HomeContext) -> None:
         "table",
     )
     click.echo("\nIndexing the example tenants:")
-    results = build_indexes(list(EXAMPLE_TENANTS), settings=home.settings)
+    results = build_indexes(list(EXAMPLE_TENANTS), home=ctx.home)
     emit(
         [dict(r.__dict__, seconds=round(r.seconds, 1)) for r in results],
         ["tenant", "status", "passages", "documents", "new_embeddings", "seconds"],
         "table",
     )
-    answerer = Answerer(settings=home.settings)
+    answerer = Answerer(ctx.home)
     for tenant, question in DEMO_QUESTIONS:
         answer = answerer.answer(tenant, question)
         click.echo(f"\n[{tenant}] {question}\n  {answer.text}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muni_crawl.cli.common import HomeContext, emit, format_option, pass_home
+from muni_crawl.cli.common import CliContext, emit, format_option, pass_home
 from muni_crawl.index import build_indexes
 from muni_crawl.retrieve import Library
 
@@ -25,7 +25,7 @@ BUILD_COLUMNS = [
 @click.option("--force", is_flag=True, help="Build a new version even if nothing changed.")
 @format_option("table", "json", "csv")
 @pass_home
-def index(home: HomeContext, tenants: tuple[str, ...], all_: bool, force: bool, fmt: str) -> None:
+def index(ctx: CliContext, tenants: tuple[str, ...], all_: bool, force: bool, fmt: str) -> None:
     """Build the search index of TENANTS (or --all) from the crawled pages.
 
     A tenant's index holds its own sources' pages, the national borger.dk bodies, and only its
@@ -35,7 +35,7 @@ def index(home: HomeContext, tenants: tuple[str, ...], all_: bool, force: bool, 
     """
     if bool(tenants) == all_:
         raise click.UsageError("name one or more TENANTS, or use --all")
-    results = build_indexes(None if all_ else list(tenants), settings=home.settings, force=force)
+    results = build_indexes(None if all_ else list(tenants), home=ctx.home, force=force)
     rows = [dict(r.__dict__, seconds=round(r.seconds, 1)) for r in results]
     emit(rows, BUILD_COLUMNS, fmt)
 
@@ -48,7 +48,7 @@ def index(home: HomeContext, tenants: tuple[str, ...], all_: bool, force: bool, 
 )
 @format_option("table", "json")
 @pass_home
-def search(home: HomeContext, tenant: str, question: str, k: int, fmt: str) -> None:
+def search(ctx: CliContext, tenant: str, question: str, k: int, fmt: str) -> None:
     """Show the passages retrieval finds for QUESTION in TENANT's index.
 
     Personal data (CPR and phone numbers, e-mails, cued names and addresses) is redacted
@@ -56,7 +56,7 @@ def search(home: HomeContext, tenant: str, question: str, k: int, fmt: str) -> N
 
     Example: muni-crawl search example "Hvornår henter I storskrald?"
     """
-    result = Library(settings=home.settings).retrieve(tenant, question, k)
+    result = Library(ctx.home).retrieve(tenant, question, k)
     if fmt == "json":
         import json
 

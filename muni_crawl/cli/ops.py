@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from muni_crawl.cli.common import HomeContext, emit, pass_home
+from muni_crawl.cli.common import CliContext, emit, pass_home
 from muni_crawl.schedule import crontab_lines
 from muni_crawl.status import status_report
 
@@ -36,14 +36,14 @@ TENANT_COLUMNS = [
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of tables.")
 @pass_home
-def status(home: HomeContext, as_json: bool) -> None:
+def status(ctx: CliContext, as_json: bool) -> None:
     """Per source: last crawl, pages, errors, next due; per tenant: index and review backlog.
 
     Sources overdue by their schedule are marked OVERDUE.
 
     Example: muni-crawl status --json
     """
-    report = status_report(home.settings)
+    report = status_report(ctx.home)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
@@ -62,10 +62,10 @@ def status(home: HomeContext, as_json: bool) -> None:
     help="Log file (default: <home>/logs/muni-crawl.log).",
 )
 @pass_home
-def schedule(home: HomeContext, log_file: Path | None) -> None:
+def schedule(ctx: CliContext, log_file: Path | None) -> None:
     """Print ready crontab lines: crawl what is due every 15 minutes, and a daily status file.
 
     Example: muni-crawl schedule >> mycrontab && crontab mycrontab
     """
-    for line in crontab_lines(home.settings.home, log_file):
+    for line in crontab_lines(ctx.home.settings.home, log_file):
         click.echo(line)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from muni_crawl.cli.common import HomeContext, emit, format_option, limit_option, pass_home
-from muni_crawl.store import Store
+from muni_crawl.cli.common import CliContext, emit, format_option, limit_option, pass_home
 
 
 @click.command()
@@ -14,12 +13,12 @@ from muni_crawl.store import Store
 @click.option("--text", "with_text", is_flag=True, help="Include each page's stored text.")
 @format_option("table", "json", "csv")
 @pass_home
-def pages(home: HomeContext, source: str | None, deleted: bool, with_text: bool, fmt: str) -> None:
+def pages(ctx: CliContext, source: str | None, deleted: bool, with_text: bool, fmt: str) -> None:
     """List stored pages at their current version.
 
     Example: muni-crawl pages --source example --format json
     """
-    with Store(home.settings.database) as store:
+    with ctx.home.store() as store:
         found = store.pages(source, include_deleted=deleted)
     rows = [
         {
@@ -44,13 +43,13 @@ def pages(home: HomeContext, source: str | None, deleted: bool, with_text: bool,
 @limit_option(20, "recent runs")
 @format_option("table", "json", "csv")
 @pass_home
-def runs(home: HomeContext, source: str | None, limit: int, fmt: str) -> None:
+def runs(ctx: CliContext, source: str | None, limit: int, fmt: str) -> None:
     """List recent crawl runs with their counts.
 
     Example: muni-crawl runs --source example --limit 5
     """
-    with Store(home.settings.database) as store:
-        rows = [dict(r) for r in store.runs(source, limit)]
+    with ctx.home.store() as store:
+        rows = [r.to_dict() for r in store.runs(source, limit)]
     columns = [
         "id",
         "source",

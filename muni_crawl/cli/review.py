@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from muni_crawl.cli.common import HomeContext, emit, limit_option, pass_home, printable
+from muni_crawl.cli.common import CliContext, emit, limit_option, pass_home, printable
+from muni_crawl.config import IndexSettings
 from muni_crawl.embed import embedder_for
 from muni_crawl.errors import ReviewError
 from muni_crawl.redact import redact
@@ -29,7 +30,6 @@ from muni_crawl.review import (
     shown_answer,
     shown_question,
 )
-from muni_crawl.sites import load_registry
 from muni_crawl.store import Store
 from muni_crawl.usage import refused_replies
 
@@ -62,7 +62,7 @@ def review() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @pass_home
 def list_(
-    home: HomeContext,
+    ctx: CliContext,
     tenant: str | None,
     status: str | None,
     limit: int,
@@ -74,21 +74,21 @@ def list_(
     Example: muni-crawl review list --status pending --tenant aarhus
     """
     if refused:
-        with Store(home.settings.database) as store:
+        with ctx.home.store() as store:
             rows = _refused_rows(store, tenant, limit)
         columns = ["id", "tenant", "status", "created_at", "language", "question", "reason"]
         emit(rows, columns, "json" if as_json else "table")
         return
-    with Store(home.settings.database) as store:
+    with ctx.home.store() as store:
         rows = [
             {
-                "id": r["id"],
-                "tenant": r["tenant"],
-                "status": r["review_status"],
-                "created_at": r["created_at"],
-                "language": r["language"],
-                "question": shown_question(r["question"]),
-                "answer": " ".join(shown_answer(r["approved_text"] or r["text"]).split())[:80],
+                "id": r.id,
+                "tenant": r.tenant,
+                "status": r.review_status,
+                "created_at": r.created_at,
+                "language": r.language,
+                "question": shown_question(r.question),
+                "answer": " ".join(shown_answer(r.served_text).split())[:80],
             }
             for r in list_answers(store, tenant=tenant, status=status, limit=limit)
         ]
@@ -103,13 +103,13 @@ def _refused_rows(store: Store, tenant: str | None, limit: int) -> list[dict[str
     """Degraded answers: what was served instead (status) and why the LLM reply was not."""
     return [
         {
-            "id": r["id"],
-            "tenant": r["tenant"],
-            "status": r["status"],
-            "created_at": r["created_at"],
-            "language": r["language"],
-            "question": shown_question(r["question"]),
-            "reason": printable(r["reason"]),
+            "id": r.id,
+            "tenant": r.tenant,
+            "status": r.status,
+            "created_at": r.created_at,
+            "language": r.language,
+            "question": shown_question(r.question),
+            "reason": printable(r.reason or ""),
         }
         for r in refused_replies(store, tenant=tenant, limit=limit)
     ]
@@ -118,57 +118,57 @@ def _refused_rows(store: Store, tenant: str | None, limit: int) -> list[dict[str
 @review.command()
 @click.argument("answer_id")
 @pass_home
-def show(home: HomeContext, answer_id: str) -> None:
+def show(ctx: CliContext, answer_id: str) -> None:
     """Show a question, its answer, each cited passage, tokens, cost and the audit trail.
 
     For a stale answer, the diff between the cited passage and the page now.
 
     Example: muni-crawl review show 3c8bff80d7094b49bb4d68004a0af194
     """
-    with Store(home.settings.database) as store:
-        click.echo(render(store, answer_id))
+    with ctx.home.store() as store:
+        click.echo(render(store, answer_id, ctx.home.settings.index))
 
 
-def render(store: Store, answer_id: str) -> str:
+def render(store: Store, answer_id: str, chunking: IndexSettings) -> str:
     """The answer as a reviewer sees it: questions and reasons redacted, no control characters."""
-    return printable(_render(store, answer_id))
+    return printable(_render(store, answer_id, chunking))
 
 
-def _render(store: Store, answer_id: str) -> str:
+def _render(store: Store, answer_id: str, chunking: IndexSettings) -> str:
     row = get_answer(store, answer_id)
-    given = json.loads(row["passages"])
+    given = json.loads(row.passages)
     lines = [
-        f"Answer {row['id']}  [{row['review_status'] or row['status']}]  tenant {row['tenant']}",
-        f"Question ({row['language']}): {shown_question(row['question'])}",
+        f"Answer {row.id}  [{row.review_status or row.status}]  tenant {row.tenant}",
+        f"Question ({row.language}): {shown_question(row.question)}",
         "",
-        shown_answer(row["approved_text"] or row["text"]),
+        shown_answer(row.served_text),
         "",
         "Sources:",
     ]
-    if row["reason"]:  # why it was degraded (a refused LLM reply) or where it came from
-        lines.insert(2, f"Reason: {row['reason']}")
-    for citation in json.loads(row["citations"]):
+    if row.reason:  # why it was degraded (a refused LLM reply) or where it came from
+        lines.insert(2, f"Reason: {row.reason}")
+    for citation in json.loads(row.citations):
         lines.append(f"  [{citation['n']}] {citation['title']} - {citation['url']}")
         if 0 < citation["n"] <= len(given):
             passage = " ".join(given[citation["n"] - 1]["text"].split())
             lines.append(f"      {passage[:400]}")
-    cost = row["cost_micro_dkk"] / 1_000_000
+    cost = row.cost_micro_dkk / 1_000_000
     lines.append(
-        f"Tokens: {row['prompt_tokens']} in, {row['completion_tokens']} out (provider:"
-        f" {row['provider_prompt_tokens']}/{row['provider_completion_tokens']}); documents"
-        f" searched {row['documents_searched']}; cost {cost:.6f} DKK; model {row['model']}"
+        f"Tokens: {row.prompt_tokens} in, {row.completion_tokens} out (provider:"
+        f" {row.provider_prompt_tokens}/{row.provider_completion_tokens}); documents"
+        f" searched {row.documents_searched}; cost {cost:.6f} DKK; model {row.model}"
     )
-    if row["review_status"] == "stale":
+    if row.review_status == "stale":
         lines.append("Changes in cited pages since approval:")
-        for n, url, diff in cited_passage_diffs(store, answer_id):
+        for n, url, diff in cited_passage_diffs(store, answer_id, chunking):
             lines.append(f"  [{n}] {url}")
             lines.extend("    " + line for line in diff)
     trail = actions(store, answer_id)
     if trail:
         lines.append("Audit trail:")
         for action in trail:
-            detail = f" ({redact(action['reason']).text})" if action["reason"] else ""
-            lines.append(f"  {action['at']}  {action['action']:8} {action['reviewer']}{detail}")
+            detail = f" ({redact(action.reason).text})" if action.reason else ""
+            lines.append(f"  {action.at}  {action.action:8} {action.reviewer}{detail}")
     return "\n".join(lines)
 
 
@@ -191,7 +191,7 @@ def _render(store: Store, answer_id: str) -> str:
 @_reviewer_option()
 @pass_home
 def approve_(
-    home: HomeContext, answer_id: str, edit: bool, scope: str, force: bool, reviewer: str
+    ctx: CliContext, answer_id: str, edit: bool, scope: str, force: bool, reviewer: str
 ) -> None:
     """Approve a pending (or stale) answer; approved answers are served first, at no token cost.
 
@@ -201,13 +201,13 @@ def approve_(
 
     Example: muni-crawl review approve 3c8bff80d7094b49bb4d68004a0af194 --edit
     """
-    with Store(home.settings.database) as store:
-        do_approve(home, store, answer_id, edit=edit, scope=scope, reviewer=reviewer, force=force)
+    with ctx.home.store() as store:
+        do_approve(ctx, store, answer_id, edit=edit, scope=scope, reviewer=reviewer, force=force)
     click.echo(f"approved {answer_id}")
 
 
 def do_approve(
-    home: HomeContext,
+    ctx: CliContext,
     store: Store,
     answer_id: str,
     *,
@@ -219,12 +219,12 @@ def do_approve(
     text = None
     if edit:
         row = get_answer(store, answer_id)
-        edited = click.edit(row["approved_text"] or row["text"], require_save=True)
+        edited = click.edit(row.served_text, require_save=True)
         if edited is None:
             raise click.ClickException("the editor was closed without saving; nothing approved")
         text = edited
-    registry = load_registry(home.settings.spiders_dir)
-    embedder = embedder_for(home.settings)
+    registry = ctx.home.registry
+    embedder = embedder_for(ctx.home.settings.embedding)
     warnings = approve(
         store,
         answer_id,
@@ -244,12 +244,12 @@ def do_approve(
 @click.option("--reason", required=True, help="Why (recorded in the audit trail).")
 @_reviewer_option()
 @pass_home
-def reject_(home: HomeContext, answer_id: str, reason: str, reviewer: str) -> None:
+def reject_(ctx: CliContext, answer_id: str, reason: str, reviewer: str) -> None:
     """Reject a pending answer with a reason; the same text is not served again.
 
     Example: muni-crawl review reject 3c8bff80d7094b49bb4d68004a0af194 --reason "forkert pris"
     """
-    with Store(home.settings.database) as store:
+    with ctx.home.store() as store:
         reject(store, answer_id, reviewer=reviewer, reason=reason)
     click.echo(f"rejected {answer_id}")
 
@@ -258,32 +258,32 @@ def reject_(home: HomeContext, answer_id: str, reason: str, reviewer: str) -> No
 @click.option("--tenant", help="Only this tenant's answers.")
 @_reviewer_option()
 @pass_home
-def next_(home: HomeContext, tenant: str | None, reviewer: str) -> None:
+def next_(ctx: CliContext, tenant: str | None, reviewer: str) -> None:
     """Go through pending answers one by one: [a]pprove [e]dit [r]eject [s]kip [q]uit.
 
     Example: muni-crawl review next --tenant aarhus
     """
     done = 0
     skipped: set[str] = set()
-    with Store(home.settings.database) as store:
+    with ctx.home.store() as store:
         while True:
             pending = [
                 r
                 for r in list_answers(store, tenant=tenant, status="pending")
-                if r["id"] not in skipped
+                if r.id not in skipped
             ]
             if not pending:
                 click.echo(f"No more pending answers ({done} reviewed).")
                 return
-            answer_id = pending[-1]["id"]  # oldest first
-            click.echo("\n" + render(store, answer_id))
+            answer_id = pending[-1].id  # oldest first
+            click.echo("\n" + render(store, answer_id, ctx.home.settings.index))
             click.echo("[a]pprove  [e]dit  [r]eject  [s]kip  [q]uit: ", nl=False)
             key = click.getchar().lower()
             click.echo(key)
             if key in ("a", "e"):
                 try:
                     do_approve(
-                        home, store, answer_id, edit=key == "e", scope="tenant", reviewer=reviewer
+                        ctx, store, answer_id, edit=key == "e", scope="tenant", reviewer=reviewer
                     )
                 except ReviewError as exc:  # refused (a CPR number, a foreign link): go on
                     click.echo(f"Not approved: {printable(str(exc))}", err=True)
@@ -307,7 +307,7 @@ def next_(home: HomeContext, tenant: str | None, reviewer: str) -> None:
 @click.option("--tenant", help="Only answers served to this tenant (its own and all-tenant ones).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True)
 @pass_home
-def export(home: HomeContext, tenant: str | None, fmt: str) -> None:
+def export(ctx: CliContext, tenant: str | None, fmt: str) -> None:
     """Write approved answers (question, answer, citations, scope, approved by/at) to stdout.
 
     Questions are redacted again on the way out. In CSV, a cell that a spreadsheet would run
@@ -315,7 +315,7 @@ def export(home: HomeContext, tenant: str | None, fmt: str) -> None:
 
     Example: muni-crawl review export --tenant aarhus --format csv > godkendte.csv
     """
-    with Store(home.settings.database) as store:
+    with ctx.home.store() as store:
         rows = export_approved(store, tenant)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))

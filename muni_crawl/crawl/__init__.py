@@ -29,9 +29,8 @@ from dataclasses import dataclass, replace
 from types import FrameType, TracebackType
 from typing import IO, Any
 
-from muni_crawl.config import Settings
 from muni_crawl.errors import CrawlError
-from muni_crawl.sites import load_registry
+from muni_crawl.home import Home, HomeLike
 from muni_crawl.types import CrawlSummary
 
 __all__ = ["crawl_one", "run_crawl", "tie_to_parent"]
@@ -49,7 +48,7 @@ MAX_CAUSE_CHARS = 300
 def run_crawl(
     sources: Iterable[str] | None = None,
     *,
-    settings: Settings | None = None,
+    home: HomeLike = None,
     progress: bool = False,
     verbose: int = 0,
 ) -> list[CrawlSummary]:
@@ -59,8 +58,8 @@ def run_crawl(
     message. Unknown source names raise UnknownSourceError before anything is crawled.
     SIGTERM or SIGINT stops the running source cleanly and skips the rest (see module doc).
     """
-    settings = settings or Settings.load()
-    registry = load_registry(settings.spiders_dir)
+    home = Home.of(home)
+    registry = home.registry
     if sources is None:
         names = [s.name for s in registry.sources.values() if s.enabled]
     else:
@@ -82,9 +81,7 @@ def run_crawl(
                 continue
             try:
                 summaries.append(
-                    _crawl_supervised(
-                        name, settings, progress=progress, verbose=verbose, stops=stops
-                    )
+                    _crawl_supervised(name, home, progress=progress, verbose=verbose, stops=stops)
                 )
             except CrawlError as exc:
                 log.error("%s", exc)
@@ -94,12 +91,10 @@ def run_crawl(
     return summaries
 
 
-def crawl_one(
-    source: str, *, settings: Settings, progress: bool = False, verbose: int = 0
-) -> CrawlSummary:
+def crawl_one(source: str, *, home: Home, progress: bool = False, verbose: int = 0) -> CrawlSummary:
     """Crawl one source in a worker process and return its summary."""
     with _StopSignals() as stops:
-        return _crawl_supervised(source, settings, progress=progress, verbose=verbose, stops=stops)
+        return _crawl_supervised(source, home, progress=progress, verbose=verbose, stops=stops)
 
 
 class _StopSignals:
@@ -171,7 +166,7 @@ def tie_to_parent(parent_pid: int | None) -> None:
 
 
 def _crawl_supervised(
-    source: str, settings: Settings, *, progress: bool, verbose: int, stops: _StopSignals
+    source: str, home: Home, *, progress: bool, verbose: int, stops: _StopSignals
 ) -> CrawlSummary:
     cmd = [
         sys.executable,
@@ -179,14 +174,14 @@ def _crawl_supervised(
         "muni_crawl.crawl.worker",
         source,
         "--settings-json",
-        settings.to_json(),
+        home.settings.to_json(),
         "--parent-pid",
         str(os.getpid()),
     ]
     if not progress:
         cmd.append("--quiet")
     cmd += ["-v"] * verbose
-    grace = settings.download_timeout + STOP_GRACE_S
+    grace = home.settings.crawl.download_timeout + STOP_GRACE_S
     outcome = _run_worker(cmd, stops, grace_s=grace)
     data = _last_json_line(outcome.stdout)
     if data is None:

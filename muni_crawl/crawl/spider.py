@@ -28,12 +28,12 @@ from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
-from muni_crawl.config import Settings
+from muni_crawl.config import CrawlSettings
 from muni_crawl.crawl.middleware import OffsiteRefused
 from muni_crawl.extract import EXTRACTOR_VERSION, ExtractionError, extract, is_pdf
-from muni_crawl.sites import SiteSpec
-from muni_crawl.store import ResourceState, Store
-from muni_crawl.urls import looks_like_trap, normalize_url, path_key
+from muni_crawl.sources import SourceSpec
+from muni_crawl.store import PageStore, ResourceState
+from muni_crawl.urls import looks_like_trap, normalise_url, path_key
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,16 @@ _LINKS = LinkExtractor(deny_extensions=[e for e in IGNORED_EXTENSIONS if e != "p
 
 
 class SourceSpider(scrapy.Spider):
-    """Crawls one SiteSpec: sitemaps (with lastmod) first, then links from the start URLs."""
+    """Crawls one SourceSpec: sitemaps (with lastmod) first, then links from the start URLs."""
 
     name = "muni_crawl"
 
     def __init__(
         self,
-        spec: SiteSpec,
-        store: Store,
+        spec: SourceSpec,
+        store: PageStore,
         run_id: int,
-        settings: Settings,
+        settings: CrawlSettings,
         progress: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -67,7 +67,7 @@ class SourceSpider(scrapy.Spider):
         self.max_depth = spec.max_depth if spec.max_depth is not None else settings.max_depth
         self.scheduled: set[str] = set()
         self.stored: set[str] = set()  # final URLs stored this run, redirect targets included
-        self.start_urls_normalized = frozenset(normalize_url(u) for u in spec.start_urls)
+        self.start_urls_normalised = frozenset(normalise_url(u) for u in spec.start_urls)
         self.query_variants: Counter[str] = Counter()
         self.capped = False
         self.counts: Counter[str] = Counter()
@@ -103,7 +103,7 @@ class SourceSpider(scrapy.Spider):
 
     def page_request(self, url: str, depth: int, lastmod: str | None = None) -> Request | None:
         """A request for a page, or None when the guards or the sitemap's lastmod say skip it."""
-        url = normalize_url(url)
+        url = normalise_url(url)
         if url in self.scheduled or not self.spec.url_allowed(url) or looks_like_trap(url):
             return None
         if depth > self.max_depth:
@@ -161,7 +161,7 @@ class SourceSpider(scrapy.Spider):
 
     def parse_robots(self, response: Response) -> Iterator[Request]:
         for url in sitemap_urls_from_robots(response.body, base_url=response.url):
-            if self.spec.url_allowed(normalize_url(url)):
+            if self.spec.url_allowed(normalise_url(url)):
                 yield self._sitemap_request(url)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
@@ -172,7 +172,7 @@ class SourceSpider(scrapy.Spider):
             return
         if sitemap.type == "sitemapindex":
             for entry in sitemap:
-                if self.spec.url_allowed(normalize_url(entry["loc"])):
+                if self.spec.url_allowed(normalise_url(entry["loc"])):
                     yield self._sitemap_request(entry["loc"])
             return
         for entry in sitemap:
@@ -183,8 +183,8 @@ class SourceSpider(scrapy.Spider):
 
     def parse_page(self, response: Response) -> Iterator[Request]:
         depth = int(response.meta.get("mc_depth", 0))
-        url = normalize_url(response.url)  # after redirects: the URL that answered
-        request_url = normalize_url(response.request.url) if response.request else url
+        url = normalise_url(response.url)  # after redirects: the URL that answered
+        request_url = normalise_url(response.request.url) if response.request else url
         if not self.spec.url_allowed(url):
             # the guard let it through on host and port; include/exclude still apply
             refused = OffsiteRefused(url, "outside the source's include/exclude patterns")
@@ -228,9 +228,9 @@ class SourceSpider(scrapy.Spider):
         if isinstance(response, TextResponse) and not is_pdf(response.body, content_type):
             links = sorted(
                 {
-                    normalize_url(link.url)
+                    normalise_url(link.url)
                     for link in _LINKS.extract_links(response)
-                    if self.spec.url_allowed(normalize_url(link.url))
+                    if self.spec.url_allowed(normalise_url(link.url))
                 }
             )
         raw = json.dumps([d.to_dict() for d in documents], sort_keys=True, ensure_ascii=False)
@@ -266,7 +266,7 @@ class SourceSpider(scrapy.Spider):
         except (ValueError, AttributeError):
             return url
         if href:
-            canonical = normalize_url(response.urljoin(href))
+            canonical = normalise_url(response.urljoin(href))
             if self.spec.url_allowed(canonical):
                 return canonical
         return url
@@ -275,7 +275,7 @@ class SourceSpider(scrapy.Spider):
 
     def on_page_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
-        url = normalize_url(request.url) if request is not None else "?"
+        url = normalise_url(request.url) if request is not None else "?"
         if isinstance(failure.value, OffsiteRefused):
             self._refused(failure.value, request)
             return
@@ -299,8 +299,8 @@ class SourceSpider(scrapy.Spider):
         """Count a refusal (already logged); a start URL that leads away fails the crawl."""
         self.counts["offsite"] += 1
         chain = request.meta.get("redirect_urls", []) if request is not None else []
-        first = normalize_url(chain[0]) if chain else None
-        if first in self.start_urls_normalized:
+        first = normalise_url(chain[0]) if chain else None
+        if first in self.start_urls_normalised:
             self._fail(first, f"start URL leads outside the source: {refused}")
         self._progress()
 

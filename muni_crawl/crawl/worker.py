@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from muni_crawl.config import Settings
+from muni_crawl.config import CrawlSettings
 from muni_crawl.crawl.spider import SourceSpider
 from muni_crawl.errors import CrawlError, MuniCrawlError
+from muni_crawl.home import Home
 from muni_crawl.locks import SourceLock
-from muni_crawl.review import mark_stale
-from muni_crawl.sites import SiteSpec, load_registry
-from muni_crawl.store import Store
-from muni_crawl.versioning import VersionCounts, finalise
+from muni_crawl.sources import SourceSpec
+from muni_crawl.store import PageStore, VersionCounts
+from muni_crawl.versioning import finalise
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ FAILING_SHARE = 0.5  # more failed requests than this share
 IDENTICAL_SHARE = 0.8  # more changed pages with one and the same text than this share
 
 
-def scrapy_settings(spec: SiteSpec, settings: Settings, verbose: int = 0) -> dict[str, Any]:
+def scrapy_settings(spec: SourceSpec, settings: CrawlSettings, verbose: int = 0) -> dict[str, Any]:
     """Polite defaults: robots.txt, named User-Agent, AutoThrottle, retries with backoff; and
     safe ones: the offsite guard before every request, the resolver that keeps names from
     leading to internal addresses, and no download handlers but http(s)."""
@@ -83,16 +83,16 @@ def scrapy_settings(spec: SiteSpec, settings: Settings, verbose: int = 0) -> dic
 
 
 def crawl_source(
-    spec: SiteSpec, settings: Settings, *, progress: bool = True, verbose: int = 0
+    spec: SourceSpec, home: Home, *, progress: bool = True, verbose: int = 0
 ) -> dict[str, Any]:
-    """Crawl one source in this process (which must not have run a reactor before)."""
+    """Crawl one source in this process (which must not have run a reactor before), then
+    finalise its pages. Answers that became stale are marked by `refresh`, not here."""
+    settings = home.settings.crawl
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
-    store = Store(settings.database)
-    live_before = store.db.execute(
-        "SELECT COUNT(*) FROM resources WHERE source = ? AND status = 'live'", (spec.name,)
-    ).fetchone()[0]
+    store = home.page_store()
+    live_before = store.live_resource_count(spec.name)
     run_id = store.start_run(spec.name)
     close_reason: list[str] = []
     spiders: list[SourceSpider] = []
@@ -115,9 +115,8 @@ def crawl_source(
     spider = spiders[0] if spiders else None
     finished = bool(close_reason) and close_reason[0] == "finished"
     capped = bool(spider and spider.capped)
-    row = store.db.execute("SELECT * FROM crawl_runs WHERE id = ?", (run_id,)).fetchone()
-    seen = row["fetched"] + row["not_modified"] + row["skipped"]
-    failed = row["failed"]
+    run = store.run(run_id)
+    seen, failed = run.seen, run.failed
     complete = (
         finished
         and not capped
@@ -134,9 +133,6 @@ def crawl_source(
         counts = finalise(
             store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio
         )
-        stale = mark_stale(store, load_registry(settings.spiders_dir))
-        if stale:
-            log.warning("%s: %d approved answer(s) became stale", spec.name, len(stale))
     if anomaly:
         status = "anomaly"
     elif seen == 0 and failed > 0:
@@ -166,7 +162,7 @@ def crawl_source(
 
 
 def detect_anomaly(
-    store: Store, source: str, run_id: int, live_before: int, seen: int, failed: int
+    store: PageStore, source: str, run_id: int, live_before: int, seen: int, failed: int
 ) -> str | None:
     """Signs of a broken site rather than a changed one, or None when the crawl looks sane."""
     if live_before >= MIN_PAGES_FOR_ANOMALIES and seen < SHRINK_SHARE * live_before:
@@ -174,18 +170,7 @@ def detect_anomaly(
     attempted = seen + failed
     if attempted >= MIN_PAGES_FOR_ANOMALIES and failed > FAILING_SHARE * attempted:
         return f"most pages failing: {failed} of {attempted}"
-    row = store.db.execute(
-        "SELECT COUNT(*), MAX(n) FROM (SELECT COUNT(*) AS n FROM resources"
-        " WHERE source = ? AND last_seen_run = ? AND processed_fingerprint IS NOT raw_fingerprint"
-        " GROUP BY raw_fingerprint)",
-        (source, run_id),
-    ).fetchone()
-    fetched = store.db.execute(
-        "SELECT COUNT(*) FROM resources WHERE source = ? AND last_seen_run = ?"
-        " AND processed_fingerprint IS NOT raw_fingerprint",
-        (source, run_id),
-    ).fetchone()[0]
-    largest = row[1] or 0
+    fetched, largest = store.changed_content_groups(source, run_id)
     if fetched >= MIN_PAGES_FOR_ANOMALIES and largest > IDENTICAL_SHARE * fetched:
         return f"{largest} of {fetched} changed pages have identical content (maintenance page?)"
     return None
@@ -212,16 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         raw = json.loads(args.settings_json)
         home = Path(raw.pop("home"))
-        settings = Settings.load(home, **raw)
-        spec = load_registry(settings.spiders_dir).source(args.source)
-        lock = SourceLock(settings.home / ".locks", spec.name)
+        opened = Home.open(home, **raw)
+        spec = opened.registry.source(args.source)
+        lock = SourceLock(opened.path / ".locks", spec.name)
         try:
             lock.acquire()
         except CrawlError as exc:
             print(json.dumps({"source": args.source, "error": str(exc), "locked": True}))
             return EXIT_LOCKED
         try:
-            summary = crawl_source(spec, settings, progress=not args.quiet, verbose=args.verbose)
+            summary = crawl_source(spec, opened, progress=not args.quiet, verbose=args.verbose)
         finally:
             lock.release()
     except MuniCrawlError as exc:

@@ -9,7 +9,7 @@ still held, the record is written atomically to a spool folder next to the datab
 
 Spooled records are written by the next answer of any thread, by a background thread that
 retries every second, at interpreter exit (bounded wait), and by any process that opens the
-Store, so a record spooled by a process that was then killed is still written. Inserts are
+answers store, so a record spooled by a process that was then killed is still written. Inserts are
 idempotent (the answer id is the key), and a spool file is deleted only after its records
 were committed, so a record is never written twice and never lost.
 """
@@ -25,13 +25,17 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from muni_crawl.store.database import is_busy
+
 if TYPE_CHECKING:
-    from muni_crawl.store import Store
+    from muni_crawl.billing import Bill
+    from muni_crawl.store.answers import AnswerStore
+    from muni_crawl.types import Answer, Passage
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +144,46 @@ class AnswerRecord:
         return cls(dict(data["values"]), citations)
 
 
+def answer_record(
+    answer: Answer,
+    *,
+    question_hash: str,
+    passages: Sequence[Passage],
+    charge: Bill,
+    review_status: str | None,
+    source_answer_id: str | None,
+) -> AnswerRecord:
+    """The answers row of an answer (the question in it is redacted already) and its bill."""
+    billing = charge.billing
+    return AnswerRecord(
+        {
+            "id": answer.id,
+            "tenant": answer.tenant,
+            "question": answer.question,
+            "question_hash": question_hash,
+            "language": answer.language,
+            "status": answer.status,
+            "reason": answer.reason,
+            "text": answer.text,
+            "citations": json.dumps([c.to_dict() for c in answer.citations], ensure_ascii=False),
+            "passages": json.dumps([p.to_dict() for p in passages], ensure_ascii=False),
+            "model": answer.usage.model,
+            "prompt_tokens": answer.usage.prompt_tokens,
+            "completion_tokens": answer.usage.completion_tokens,
+            "provider_prompt_tokens": billing.provider_prompt_tokens,
+            "provider_completion_tokens": billing.provider_completion_tokens,
+            "usage_mismatch": int(billing.mismatch),
+            "usage_note": billing.note,
+            "documents_searched": answer.usage.documents_searched,
+            "cost_micro_dkk": charge.cost_micro_dkk,
+            "review_status": review_status,
+            "source_answer_id": source_answer_id,
+            "created_at": answer.created_at,
+        },
+        tuple((c.n, c.page_id, c.page_version) for c in answer.citations if c.page_id),
+    )
+
+
 def _storable(value: object) -> bool:
     """A value SQLite stores as given: NULL, text, a 64-bit integer or a finite float."""
     if value is None or isinstance(value, str):
@@ -154,7 +198,7 @@ def spool_dir(database: Path) -> Path:
     return database.with_name(database.name + "-spool")
 
 
-def write_answer(store: Store, record: AnswerRecord) -> bool:
+def write_answer(store: AnswerStore, record: AnswerRecord) -> bool:
     """Store the record (with any spooled ones); True when it is in the database now.
 
     Waits at most the store's busy timeout for the write lock, then spools the record and
@@ -167,10 +211,10 @@ def write_answer(store: Store, record: AnswerRecord) -> bool:
                 _insert(db, spooled)
             _insert(db, record)
     except sqlite3.Error as exc:
-        if loaded and not _is_busy(exc) and _write_each(store, [(None, record)]):
+        if loaded and not is_busy(exc) and _write_each(store, [(None, record)]):
             _retry_in_background(store.path)  # a spooled record failed, not this one
             return True
-        level = logging.INFO if _is_busy(exc) else logging.ERROR
+        level = logging.INFO if is_busy(exc) else logging.ERROR
         log.log(
             level, "answer %s spooled: the database is not writable now (%s)", record.answer_id, exc
         )
@@ -183,7 +227,7 @@ def write_answer(store: Store, record: AnswerRecord) -> bool:
     return True
 
 
-def flush_spool(store: Store, wait: float = FLUSH_WAIT_SECONDS) -> int:
+def flush_spool(store: AnswerStore, wait: float = FLUSH_WAIT_SECONDS) -> int:
     """Write every spooled record, waiting at most `wait` s for the lock; how many were written.
 
     Returns 0 (and keeps the files) while the lock is held; a record the database refuses
@@ -192,26 +236,23 @@ def flush_spool(store: Store, wait: float = FLUSH_WAIT_SECONDS) -> int:
     loaded = _load(_pending(store.path))
     if not loaded:
         return 0
-    previous = int(store.db.execute("PRAGMA busy_timeout").fetchone()[0])
-    store.db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-    try:
-        with store.transaction() as db:
-            for _path, record in loaded:
-                _insert(db, record)
-        written = len(loaded)
-        _remove([path for path, _record in loaded])
-    except sqlite3.Error as exc:
-        if _is_busy(exc):
-            log.debug("spooled answers not written yet: %s", exc)
-            return 0
-        written = _write_each(store, loaded)  # find the record the database refuses
-    finally:
-        store.db.execute(f"PRAGMA busy_timeout = {previous}")
+    with store.busy_timeout(wait):
+        try:
+            with store.transaction() as db:
+                for _path, record in loaded:
+                    _insert(db, record)
+            written = len(loaded)
+            _remove([path for path, _record in loaded])
+        except sqlite3.Error as exc:
+            if is_busy(exc):
+                log.debug("spooled answers not written yet: %s", exc)
+                return 0
+            written = _write_each(store, loaded)  # find the record the database refuses
     log.info("wrote %d spooled answer record(s) to %s", written, store.path)
     return written
 
 
-def _write_each(store: Store, loaded: list[tuple[Path | None, AnswerRecord]]) -> int:
+def _write_each(store: AnswerStore, loaded: list[tuple[Path | None, AnswerRecord]]) -> int:
     """One transaction per record; a record the database refuses is set aside as .bad."""
     written = 0
     for path, record in loaded:
@@ -219,7 +260,7 @@ def _write_each(store: Store, loaded: list[tuple[Path | None, AnswerRecord]]) ->
             with store.transaction() as db:
                 _insert(db, record)
         except sqlite3.Error as exc:
-            if _is_busy(exc):
+            if is_busy(exc):
                 break
             log.error("answer %s cannot be stored (%s)", record.answer_id, exc)
             if path is not None:
@@ -247,11 +288,6 @@ def _insert(db: sqlite3.Connection, record: AnswerRecord) -> None:
         " VALUES (?, ?, ?, ?)",
         [(record.answer_id, n, page, version) for n, page, version in record.citations],
     )
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    name = str(getattr(exc, "sqlite_errorname", ""))
-    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
 
 
 def _pending(database: Path) -> list[Path]:
@@ -341,10 +377,10 @@ def _flush_at_exit(database: Path) -> None:
 def _flush_once(database: Path, wait: float) -> bool:
     """Open the database and write the spool; True when the spool is empty afterwards."""
     from muni_crawl.errors import StoreError
-    from muni_crawl.store import Store
+    from muni_crawl.store.answers import AnswerStore
 
     try:
-        with Store(database, busy_timeout=wait) as store:
+        with AnswerStore(database, busy_timeout=wait) as store:
             flush_spool(store, wait)
     except (sqlite3.Error, StoreError) as exc:
         log.debug("spool flush failed: %s", exc)

@@ -1,13 +1,14 @@
-"""spiders/ validation: every mistake is named by file and field, and `sites check` exits 1."""
+"""spiders/ validation: every mistake is named by file and field, and `sources check` exits 1."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from muni_crawl import SiteSpecError, UnknownSourceError, UnknownTenantError, load_registry
+from muni_crawl import SourceSpecError, UnknownSourceError, UnknownTenantError, load_registry
 from muni_crawl.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,21 +86,21 @@ def test_each_mistake_names_file_and_field(
     isolated_home: Path, text: str, field: str | None, words: str
 ) -> None:
     write(isolated_home, "broken.toml", text)
-    with pytest.raises(SiteSpecError) as info:
+    with pytest.raises(SourceSpecError) as info:
         load_registry(isolated_home / "spiders")
     error = info.value
     assert error.path.name == "broken.toml" and error.field == field
     assert words in str(error)
-    result = CliRunner().invoke(cli, ["sites", "check"])
+    result = CliRunner().invoke(cli, ["sources", "check"])
     assert result.exit_code == 1
     assert "broken.toml" in result.stderr and words in result.stderr
 
 
-def test_sites_check_lists_every_problem_at_once(isolated_home: Path) -> None:
+def test_sources_check_lists_every_problem_at_once(isolated_home: Path) -> None:
     write(isolated_home, "a.toml", GOOD + "bogus = 1\n")
     write(isolated_home, "b.toml", GOOD.replace('["testrup"]', '["nowhere"]'))
     write(isolated_home, "c.toml", GOOD)
-    result = CliRunner().invoke(cli, ["sites", "check"])
+    result = CliRunner().invoke(cli, ["sources", "check"])
     assert result.exit_code == 1
     assert "a.toml: bogus" in result.stderr and "b.toml: tenants" in result.stderr
     assert "2 problem(s)" in result.stderr
@@ -107,18 +108,18 @@ def test_sites_check_lists_every_problem_at_once(isolated_home: Path) -> None:
 
 def test_bad_tenants_file_is_reported(isolated_home: Path) -> None:
     write(isolated_home, "tenants.toml", '[aarhus]\nname = "Aarhus"\ncode = 7510\n')
-    result = CliRunner().invoke(cli, ["sites", "check"])
+    result = CliRunner().invoke(cli, ["sources", "check"])
     assert result.exit_code == 1
     assert "tenants.toml: aarhus.code" in result.stderr
     assert "tenants.toml: aarhus.contact_url" not in result.stderr  # missing → reported below
     assert "contact_url" in result.stderr or "code" in result.stderr
 
 
-def test_sites_list_shows_sources_and_tenants(isolated_home: Path) -> None:
+def test_sources_list_shows_sources_and_tenants(isolated_home: Path) -> None:
     write(isolated_home, "testrup.toml", GOOD)
-    result = CliRunner().invoke(cli, ["sites", "list", "--format", "json"])
+    result = CliRunner().invoke(cli, ["sources", "list", "--format", "json"])
     assert result.exit_code == 0 and '"source": "testrup"' in result.stdout
-    result = CliRunner().invoke(cli, ["sites", "list", "--tenants", "--format", "csv"])
+    result = CliRunner().invoke(cli, ["sources", "list", "--tenants", "--format", "csv"])
     assert result.exit_code == 0 and "testrup,Testkommune,990" in result.stdout
 
 
@@ -136,3 +137,22 @@ def test_unknown_names_are_clear_errors(isolated_home: Path) -> None:
 def test_crawl_without_sources_is_a_usage_error(isolated_home: Path) -> None:
     result = CliRunner().invoke(cli, ["crawl"])
     assert result.exit_code == 2 and "--all" in result.stderr
+
+
+def test_old_sites_command_still_works_with_a_note(isolated_home: Path) -> None:
+    write(isolated_home, "testrup.toml", GOOD)
+    """`muni-crawl sites` was renamed `sources`; the old name works for one release."""
+    result = CliRunner().invoke(cli, ["sites", "list", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "`muni-crawl sites` is now `muni-crawl sources`" in result.stderr
+    new = CliRunner().invoke(cli, ["sources", "list", "--format", "json"])
+    assert json.loads(result.stdout) == json.loads(new.stdout)
+
+
+def test_old_python_names_resolve_with_a_deprecation_warning() -> None:
+    import muni_crawl
+
+    with pytest.warns(DeprecationWarning, match="SourceSpec"):
+        assert muni_crawl.SiteSpec is muni_crawl.SourceSpec
+    with pytest.warns(DeprecationWarning, match="SourceSpecError"):
+        assert muni_crawl.SiteSpecError is SourceSpecError

@@ -1,4 +1,4 @@
-"""TenantIndex: a tenant's view (dense FAISS + lexical BM25), versioned on disk, swapped atomically.
+"""The on-disk format of a tenant index (dense FAISS + lexical BM25), versioned, swapped atomically.
 
 Layout under ``<home>/indexes/<tenant>/``::
 
@@ -35,15 +35,10 @@ import bm25s
 import faiss
 import numpy as np
 
-from muni_crawl.chunk import chunk_page
-from muni_crawl.config import Settings
-from muni_crawl.embed import Embedder, EmbeddingCache, Vectors, embedder_for
-from muni_crawl.errors import IndexBuildRunningError, IndexNotBuiltError
+from muni_crawl.errors import IndexNotBuiltError
 from muni_crawl.lexical import analyse
-from muni_crawl.locks import IndexLock
-from muni_crawl.sites import Registry
-from muni_crawl.store import Store, utcnow
-from muni_crawl.types import Page, Passage
+from muni_crawl.store import utcnow
+from muni_crawl.types import Passage, Vectors
 
 log = logging.getLogger(__name__)
 
@@ -75,129 +70,35 @@ class Manifest:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class BuildResult:
-    """What `build_index` did for one tenant."""
-
-    tenant: str
-    version: str | None
-    status: str  # built | unchanged | empty | busy (another process is building it)
-    passages: int = 0
-    documents: int = 0
-    new_embeddings: int = 0
-    seconds: float = 0.0
-    message: str | None = None
+def tenant_dir(indexes_dir: Path, tenant: str) -> Path:
+    return indexes_dir / tenant
 
 
-def tenant_dir(settings: Settings, tenant: str) -> Path:
-    return settings.indexes_dir / tenant
-
-
-def current_version(settings: Settings, tenant: str) -> str | None:
+def current_version(indexes_dir: Path, tenant: str) -> str | None:
     """The version CURRENT points at, or None when the tenant has no index yet."""
-    return current_version_in(tenant_dir(settings, tenant))
-
-
-def tenant_pages(store: Store, registry: Registry, tenant: str) -> list[Page]:
-    """The tenant's view: its sources' pages, national bodies, and only its own local sections.
-
-    A text served at several URLs without a canonical link (``/`` and ``/index.html``) is
-    indexed once, under its shortest URL, so it is neither returned twice nor billed twice.
-    """
-    code = registry.tenant(tenant).code
-    sources = {s.name for s in registry.sources_for(tenant)}
-    view = [
-        page
-        for page in store.pages()
-        if page.source in sources and (page.scope != "local" or page.municipality_code == code)
-    ]
-    chosen: dict[str, Page] = {}
-    for page in sorted(view, key=lambda p: (len(p.url), p.url)):
-        chosen.setdefault(page.fingerprint, page)
-    kept = {id(page) for page in chosen.values()}
-    return [page for page in view if id(page) in kept]
-
-
-def build_index(
-    tenant: str,
-    *,
-    settings: Settings,
-    registry: Registry,
-    store: Store,
-    embedder: Embedder,
-    cache: EmbeddingCache,
-    force: bool = False,
-) -> BuildResult:
-    """Build a new index version for the tenant if its passages changed; switch it in atomically.
-
-    Raises IndexBuildRunningError when another process is building the tenant's index.
-    """
-    started = time.perf_counter()
-    with IndexLock(settings.home / ".locks", tenant):
-        # the runs are read before the pages, so the manifest never claims a crawl whose
-        # pages this build did not see (affected_tenants relies on that)
-        sources = _source_runs(store, {s.name for s in registry.sources_for(tenant)})
-        pages = tenant_pages(store, registry, tenant)
-        passages = [
-            p
-            for page in pages
-            for p in chunk_page(
-                page, min_tokens=settings.chunk_min_tokens, max_tokens=settings.chunk_max_tokens
-            )
-        ]
-        if not passages:
-            return BuildResult(tenant, current_version(settings, tenant), "empty")
-        digest = _digest(embedder.model_id, passages)
-        root = tenant_dir(settings, tenant)
-        root.mkdir(parents=True, exist_ok=True)
-        current = current_version(settings, tenant)
-        if current and not force:
-            manifest = read_manifest(root / current)
-            if manifest is not None and manifest.digest == digest:
-                _record_source_runs(root / current, manifest, sources)
-                return BuildResult(tenant, current, "unchanged", len(passages), manifest.documents)
-        vectors, computed = cache.embed(embedder, [p.search_text() for p in passages])
-        version = write_version(
-            settings,
-            tenant,
-            passages,
-            vectors,
-            model_id=embedder.model_id,
-            digest=digest,
-            sources=sources,
-        )
-    documents = len({p.page_id for p in passages})
-    seconds = time.perf_counter() - started
-    log.info(
-        "%s: index %s built: %d passages, %d new embeddings",
-        tenant,
-        version,
-        len(passages),
-        computed,
-    )
-    return BuildResult(tenant, version, "built", len(passages), documents, computed, seconds)
+    return current_version_in(tenant_dir(indexes_dir, tenant))
 
 
 def write_version(
-    settings: Settings,
-    tenant: str,
+    root: Path,
     passages: list[Passage],
     vectors: Vectors,
     *,
+    tenant: str,
     model_id: str,
     digest: str,
     sources: dict[str, int],
+    hnsw_threshold: int,
+    keep_versions: int,
 ) -> str:
-    """Write a complete version folder, then switch CURRENT to it; returns the version name.
-
-    The caller holds the tenant's index lock.
+    """Write a complete version folder under the tenant's `root`, then switch CURRENT to it;
+    returns the version name. The caller holds the tenant's index lock.
     """
-    root = tenant_dir(settings, tenant)
     _remove_leftovers(root)
     version = _next_version_name(root, digest)
     tmp = root / f".tmp-{version}-{os.getpid()}"
     tmp.mkdir(parents=True)
-    dense_type = _write_dense(tmp, vectors, settings.hnsw_threshold)
+    dense_type = _write_dense(tmp, vectors, hnsw_threshold)
     _write_lexical(tmp, passages)
     _write_passages(tmp, passages)
     manifest = Manifest(
@@ -216,11 +117,11 @@ def write_version(
     _fsync_dir(tmp)
     os.rename(tmp, root / version)  # a new name (see _next_version_name): nothing is replaced
     _switch_current(root, version)
-    _prune(root, keep=settings.index_keep_versions, current=version)
+    _prune(root, keep=keep_versions, current=version)
     return version
 
 
-def _digest(model_id: str, passages: list[Passage]) -> str:
+def passages_digest(model_id: str, passages: list[Passage]) -> str:
     h = hashlib.sha256(f"{FORMAT_VERSION}\n{model_id}\n".encode())
     for p in sorted(passages, key=lambda p: p.id):
         h.update(f"{p.id}:{p.page_id}:{p.page_version}:{p.title}\n".encode())
@@ -255,17 +156,6 @@ def _write_passages(folder: Path, passages: list[Passage]) -> None:
             record.pop("score")
             record.pop("dense_score")
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def _source_runs(store: Store, sources: set[str]) -> dict[str, int]:
-    runs = {}
-    for source in sorted(sources):
-        row = store.db.execute(
-            "SELECT MAX(id) FROM crawl_runs WHERE source = ? AND status IN ('ok', 'partial')",
-            (source,),
-        ).fetchone()
-        runs[source] = int(row[0] or 0)
-    return runs
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -332,7 +222,7 @@ def _prune(root: Path, keep: int, current: str) -> None:
             shutil.rmtree(root / name, ignore_errors=True)
 
 
-def _record_source_runs(folder: Path, manifest: Manifest, sources: dict[str, int]) -> None:
+def record_source_runs(folder: Path, manifest: Manifest, sources: dict[str, int]) -> None:
     """Note in an unchanged version's manifest that it also reflects these crawl runs, so that
     affected_tenants stops asking for it to be rebuilt (replaced atomically for readers)."""
     if all(manifest.sources.get(name, 0) >= run for name, run in sources.items()):
@@ -406,110 +296,24 @@ class TenantIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
 
 
-def load_current(settings: Settings, tenant: str) -> TenantIndex:
+def load_current(indexes_dir: Path, tenant: str) -> TenantIndex:
     """Load the version CURRENT names. If it vanishes while loading (pruned after builds that
     switched in newer ones meanwhile), CURRENT is read again rather than failing the reader."""
-    version = current_version(settings, tenant)
+    version = current_version(indexes_dir, tenant)
     if version is None:
         raise IndexNotBuiltError(
             tenant, "no index built yet; run `muni-crawl index " + tenant + "`"
         )
     for _ in range(LOAD_ATTEMPTS):
-        folder = tenant_dir(settings, tenant) / version
+        folder = tenant_dir(indexes_dir, tenant) / version
         try:
             return TenantIndex(folder)
         except (OSError, RuntimeError, ValueError, IndexNotBuiltError) as exc:
             # faiss reports a missing or truncated file as RuntimeError
-            newer = current_version(settings, tenant)
+            newer = current_version(indexes_dir, tenant)
             if newer is None or newer == version:
                 raise IndexNotBuiltError(
                     tenant, f"index version {version} is unreadable: {exc}"
                 ) from exc
             version = newer
     raise IndexNotBuiltError(tenant, f"index versions change faster than they load ({version})")
-
-
-def build_indexes(
-    tenants: list[str] | None = None,
-    *,
-    settings: Settings | None = None,
-    embedder: Embedder | None = None,
-    force: bool = False,
-    skip_busy: bool = False,
-) -> list[BuildResult]:
-    """Build (or confirm unchanged) the indexes of the named tenants, or of every tenant.
-
-    A tenant whose index another process is building raises IndexBuildRunningError, or with
-    `skip_busy` gets a result with status "busy" while the other tenants are built.
-    """
-    from muni_crawl.sites import load_registry
-
-    settings = settings or Settings.load()
-    registry = load_registry(settings.spiders_dir)
-    names = list(registry.tenants) if tenants is None else list(dict.fromkeys(tenants))
-    for name in names:
-        registry.tenant(name)
-    embedder = embedder or embedder_for(settings)
-    cache = EmbeddingCache(settings.embedding_cache_path)
-    results = []
-    with Store(settings.database) as store:
-        for name in names:
-            try:
-                result = build_index(
-                    name,
-                    settings=settings,
-                    registry=registry,
-                    store=store,
-                    embedder=embedder,
-                    cache=cache,
-                    force=force,
-                )
-            except IndexBuildRunningError as exc:
-                if not skip_busy:
-                    raise
-                result = BuildResult(
-                    name, current_version(settings, name), "busy", message=str(exc)
-                )
-            results.append(result)
-    return results
-
-
-def affected_tenants(registry: Registry, settings: Settings, summaries: list[Any]) -> list[str]:
-    """Tenants fed by a crawled source that changed something, that have no index yet, or whose
-    index predates a crawl that changed their pages (its re-index was skipped because another
-    build was running, or failed)."""
-    with Store(settings.database) as store:
-        changing = _last_changing_runs(store)
-    affected: dict[str, None] = {}
-    for summary in summaries:
-        if summary.source not in registry.sources:
-            continue
-        source = registry.sources[summary.source]
-        changed = summary.new + summary.changed + summary.deleted > 0
-        for tenant in registry.tenants_of(source):
-            if changed or _index_behind(settings, registry, tenant.slug, changing):
-                affected[tenant.slug] = None
-    return list(affected)
-
-
-def _last_changing_runs(store: Store) -> dict[str, int]:
-    """Per source, the id of its last finished crawl run that changed any page."""
-    rows = store.db.execute(
-        "SELECT source, MAX(id) FROM crawl_runs WHERE status IN ('ok', 'partial')"
-        " AND new + changed + deleted > 0 GROUP BY source"
-    ).fetchall()
-    return {str(row[0]): int(row[1]) for row in rows}
-
-
-def _index_behind(
-    settings: Settings, registry: Registry, tenant: str, changing: dict[str, int]
-) -> bool:
-    """True when the tenant has no index, or its index was built before a changing crawl."""
-    version = current_version(settings, tenant)
-    manifest = read_manifest(tenant_dir(settings, tenant) / version) if version else None
-    if manifest is None:
-        return True
-    return any(
-        manifest.sources.get(source.name, 0) < changing.get(source.name, 0)
-        for source in registry.sources_for(tenant)
-    )

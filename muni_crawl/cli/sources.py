@@ -1,4 +1,4 @@
-"""`muni-crawl sites`: validate and list the sources and tenants in spiders/."""
+"""`muni-crawl sources`: validate and list the sources and tenants in spiders/."""
 
 from __future__ import annotations
 
@@ -6,41 +6,41 @@ import sys
 
 import click
 
-from muni_crawl.cli.common import EXIT_FAILURE, HomeContext, emit, format_option, pass_home
-from muni_crawl.sites import check_registry, load_registry
+from muni_crawl.cli.common import EXIT_FAILURE, CliContext, emit, format_option, pass_home
+from muni_crawl.sources import check_registry
 
 
 @click.group()
-def sites() -> None:
+def sources() -> None:
     """Validate and list sources (spiders/*.toml) and tenants (spiders/tenants.toml)."""
 
 
-@sites.command()
+@sources.command()
 @pass_home
-def check(home: HomeContext) -> None:
+def check(ctx: CliContext) -> None:
     """Validate every file in spiders/; name each problem's file and field.
 
-    Example: muni-crawl sites check
+    Example: muni-crawl sources check
     """
-    registry, errors = check_registry(home.settings.spiders_dir)
+    registry, errors = check_registry(ctx.home.settings.spiders_dir)
     for error in errors:
         click.echo(f"error: {error}", err=True)
     if errors:
-        click.echo(f"{len(errors)} problem(s) in {home.settings.spiders_dir}", err=True)
+        click.echo(f"{len(errors)} problem(s) in {ctx.home.settings.spiders_dir}", err=True)
         sys.exit(EXIT_FAILURE)
     click.echo(f"ok: {len(registry.tenants)} tenants, {len(registry.sources)} sources")
 
 
-@sites.command("list")
+@sources.command("list")
 @format_option("table", "json", "csv")
 @click.option("--tenants", "show_tenants", is_flag=True, help="List tenants instead of sources.")
 @pass_home
-def list_(home: HomeContext, fmt: str, show_tenants: bool) -> None:
+def list_(ctx: CliContext, fmt: str, show_tenants: bool) -> None:
     """List sources (or, with --tenants, the municipalities).
 
-    Example: muni-crawl sites list --format json
+    Example: muni-crawl sources list --format json
     """
-    registry = load_registry(home.settings.spiders_dir)
+    registry = ctx.home.registry
     if show_tenants:
         rows = [
             {"tenant": t.slug, "name": t.name, "code": t.code, "contact_url": t.contact_url}

@@ -1,7 +1,7 @@
-"""spiders/*.toml -> validated SiteSpec objects and the Tenant registry.
+"""spiders/*.toml -> validated SourceSpec objects and the Tenant registry.
 
 A source file is data, not code: adding a municipality means adding a file. Every problem is
-reported as a SiteSpecError naming the file and the field, so `muni-crawl sites check` can list
+reported as a SourceSpecError naming the file and the field, so `muni-crawl sources check` can list
 them all at once.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from muni_crawl.config import out_of_range, setting_metadata
-from muni_crawl.errors import SiteSpecError, UnknownSourceError, UnknownTenantError
+from muni_crawl.errors import SourceSpecError, UnknownSourceError, UnknownTenantError
 from muni_crawl.offsite import OffsitePolicy
 
 TENANTS_FILE = "tenants.toml"
@@ -56,7 +56,7 @@ class Tenant:
 
 
 @dataclass(frozen=True)
-class SiteSpec:
+class SourceSpec:
     """One crawled source, as described by spiders/<name>.toml."""
 
     name: str
@@ -114,7 +114,7 @@ class Registry:
     """All tenants and sources of one home."""
 
     tenants: Mapping[str, Tenant]
-    sources: Mapping[str, SiteSpec]
+    sources: Mapping[str, SourceSpec]
 
     def tenant(self, slug: str) -> Tenant:
         try:
@@ -122,18 +122,18 @@ class Registry:
         except (KeyError, TypeError):  # TypeError: a caller passed a list or another non-slug
             raise UnknownTenantError(str(slug), sorted(self.tenants)) from None
 
-    def source(self, name: str) -> SiteSpec:
+    def source(self, name: str) -> SourceSpec:
         try:
             return self.sources[name]
         except KeyError:
             raise UnknownSourceError(name, sorted(self.sources)) from None
 
-    def sources_for(self, tenant: str) -> list[SiteSpec]:
+    def sources_for(self, tenant: str) -> list[SourceSpec]:
         """Every enabled source that feeds this tenant."""
         self.tenant(tenant)
         return [s for s in self.sources.values() if s.enabled and s.feeds(tenant)]
 
-    def tenants_of(self, source: SiteSpec) -> list[Tenant]:
+    def tenants_of(self, source: SourceSpec) -> list[Tenant]:
         """Every tenant a source feeds."""
         if ALL_TENANTS in source.tenants:
             return list(self.tenants.values())
@@ -147,21 +147,21 @@ class Registry:
 
 
 def load_registry(spiders_dir: Path) -> Registry:
-    """Load and validate spiders/; raise the first SiteSpecError found."""
+    """Load and validate spiders/; raise the first SourceSpecError found."""
     registry, errors = check_registry(spiders_dir)
     if errors:
         raise errors[0]
     return registry
 
 
-def check_registry(spiders_dir: Path) -> tuple[Registry, list[SiteSpecError]]:
-    """Load everything that is valid and collect every problem (for `sites check`)."""
-    errors: list[SiteSpecError] = []
+def check_registry(spiders_dir: Path) -> tuple[Registry, list[SourceSpecError]]:
+    """Load everything that is valid and collect every problem (for `sources check`)."""
+    errors: list[SourceSpecError] = []
     if not spiders_dir.is_dir():
-        err = SiteSpecError(spiders_dir, None, "folder not found (is MUNI_CRAWL_HOME right?)")
+        err = SourceSpecError(spiders_dir, None, "folder not found (is MUNI_CRAWL_HOME right?)")
         return Registry({}, {}), [err]
     tenants = _load_tenants(spiders_dir / TENANTS_FILE, errors)
-    sources: dict[str, SiteSpec] = {}
+    sources: dict[str, SourceSpec] = {}
     for path in sorted(spiders_dir.glob("*.toml")):
         if path.name == TENANTS_FILE:
             continue
@@ -171,19 +171,19 @@ def check_registry(spiders_dir: Path) -> tuple[Registry, list[SiteSpecError]]:
     return Registry(tenants, sources), errors
 
 
-def _read_toml(path: Path, errors: list[SiteSpecError]) -> dict[str, Any] | None:
+def _read_toml(path: Path, errors: list[SourceSpecError]) -> dict[str, Any] | None:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        errors.append(SiteSpecError(path, None, f"cannot read: {exc}"))
+        errors.append(SourceSpecError(path, None, f"cannot read: {exc}"))
     except ValueError as exc:  # TOMLDecodeError, or an integer with thousands of digits
-        errors.append(SiteSpecError(path, None, f"invalid TOML: {exc}"))
+        errors.append(SourceSpecError(path, None, f"invalid TOML: {exc}"))
     return None
 
 
-def _load_tenants(path: Path, errors: list[SiteSpecError]) -> dict[str, Tenant]:
+def _load_tenants(path: Path, errors: list[SourceSpecError]) -> dict[str, Tenant]:
     if not path.is_file():
-        errors.append(SiteSpecError(path, None, "missing: declare tenants here"))
+        errors.append(SourceSpecError(path, None, "missing: declare tenants here"))
         return {}
     data = _read_toml(path, errors)
     if data is None:
@@ -194,26 +194,28 @@ def _load_tenants(path: Path, errors: list[SiteSpecError]) -> dict[str, Tenant]:
         before = len(errors)
         if not _SLUG.match(slug):
             errors.append(
-                SiteSpecError(path, slug, "tenant slug must be lowercase a-z, 0-9, - or _")
+                SourceSpecError(path, slug, "tenant slug must be lowercase a-z, 0-9, - or _")
             )
         if not isinstance(table, dict):
             errors.append(
-                SiteSpecError(path, slug, "must be a table ([slug] with name, code, ...)")
+                SourceSpecError(path, slug, "must be a table ([slug] with name, code, ...)")
             )
             continue
         unknown = set(table) - {"name", "code", "contact_url"}
         for key in sorted(unknown):
-            errors.append(SiteSpecError(path, f"{slug}.{key}", "unknown key"))
+            errors.append(SourceSpecError(path, f"{slug}.{key}", "unknown key"))
         name = _expect(path, f"{slug}.name", table.get("name"), str, errors)
         code = _expect(path, f"{slug}.code", table.get("code"), int, errors)
         contact = _expect(path, f"{slug}.contact_url", table.get("contact_url"), str, errors)
         if isinstance(contact, str):
             _check_url(path, f"{slug}.contact_url", contact, errors)
         if isinstance(code, int) and not 100 <= code <= 999:
-            errors.append(SiteSpecError(path, f"{slug}.code", "municipality code must be 100-999"))
+            errors.append(
+                SourceSpecError(path, f"{slug}.code", "municipality code must be 100-999")
+            )
         elif isinstance(code, int) and code in codes:
             errors.append(
-                SiteSpecError(path, f"{slug}.code", f"code {code} already used by {codes[code]}")
+                SourceSpecError(path, f"{slug}.code", f"code {code} already used by {codes[code]}")
             )
         if len(errors) == before and name and contact and isinstance(code, int):
             tenants[slug] = Tenant(slug=slug, name=name, code=code, contact_url=contact)
@@ -222,30 +224,32 @@ def _load_tenants(path: Path, errors: list[SiteSpecError]) -> dict[str, Tenant]:
 
 
 def _load_source(
-    path: Path, tenants: Mapping[str, Tenant], errors: list[SiteSpecError]
-) -> SiteSpec | None:
+    path: Path, tenants: Mapping[str, Tenant], errors: list[SourceSpecError]
+) -> SourceSpec | None:
     data = _read_toml(path, errors)
     if data is None:
         return None
     before = len(errors)
     name = path.stem
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
-        errors.append(SiteSpecError(path, None, "file name must be letters, digits, . _ or -"))
+        errors.append(SourceSpecError(path, None, "file name must be letters, digits, . _ or -"))
     for key in sorted(set(data) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS)):
-        errors.append(SiteSpecError(path, key, "unknown key"))
+        errors.append(SourceSpecError(path, key, "unknown key"))
     for key in REQUIRED_KEYS:
         if key not in data:
-            errors.append(SiteSpecError(path, key, "missing required key"))
+            errors.append(SourceSpecError(path, key, "missing required key"))
     kind = _expect(path, "kind", data.get("kind"), str, errors, required=False)
     if isinstance(kind, str) and kind not in KINDS:
-        errors.append(SiteSpecError(path, "kind", f"must be one of {', '.join(KINDS)}"))
+        errors.append(SourceSpecError(path, "kind", f"must be one of {', '.join(KINDS)}"))
     tenant_list = _str_list(path, "tenants", data.get("tenants"), errors)
     if "tenants" in data and not tenant_list and isinstance(data.get("tenants"), list):
-        errors.append(SiteSpecError(path, "tenants", "must name at least one tenant, or '*'"))
+        errors.append(SourceSpecError(path, "tenants", "must name at least one tenant, or '*'"))
     for slug in tenant_list:
         if slug != ALL_TENANTS and slug not in tenants:
             errors.append(
-                SiteSpecError(path, "tenants", f"tenant {slug!r} is not declared in {TENANTS_FILE}")
+                SourceSpecError(
+                    path, "tenants", f"tenant {slug!r} is not declared in {TENANTS_FILE}"
+                )
             )
     domains = [
         d.lower() for d in _str_list(path, "allowed_domains", data.get("allowed_domains"), errors)
@@ -253,22 +257,22 @@ def _load_source(
     for domain in domains:
         if not _HOST.match(_split_port(domain)[0]):
             errors.append(
-                SiteSpecError(
+                SourceSpecError(
                     path, "allowed_domains", f"{domain!r} is not a host name (no scheme or path)"
                 )
             )
     allowed = tuple(sorted(set(domains)))
     start_urls = _str_list(path, "start_urls", data.get("start_urls"), errors)
     if "start_urls" in data and not start_urls and isinstance(data.get("start_urls"), list):
-        errors.append(SiteSpecError(path, "start_urls", "must list at least one URL"))
+        errors.append(SourceSpecError(path, "start_urls", "must list at least one URL"))
     sitemaps = _str_list(path, "sitemaps", data.get("sitemaps", []), errors)
     for key, urls in (("start_urls", start_urls), ("sitemaps", sitemaps)):
         for url in urls:
             host = _check_url(path, key, url, errors)
-            probe = SiteSpec("", path, "municipal", (), (), allowed)
+            probe = SourceSpec("", path, "municipal", (), (), allowed)
             refusal = probe.offsite_policy.refusal(url) if host and allowed else None
             if refusal is not None:
-                errors.append(SiteSpecError(path, key, f"{url} is refused: {refusal}"))
+                errors.append(SourceSpecError(path, key, f"{url} is refused: {refusal}"))
     include = _patterns(path, "include", data.get("include", []), errors)
     exclude = _patterns(path, "exclude", data.get("exclude", []), errors)
     max_pages = _number(path, "max_pages", data.get("max_pages"), int, errors)
@@ -277,13 +281,13 @@ def _load_source(
     schedule = _expect(path, "schedule", data.get("schedule", DEFAULT_SCHEDULE), str, errors)
     if isinstance(schedule, str) and not _valid_cron(schedule):
         errors.append(
-            SiteSpecError(path, "schedule", f"{schedule!r} is not a 5-field cron expression")
+            SourceSpecError(path, "schedule", f"{schedule!r} is not a 5-field cron expression")
         )
     enabled = _expect(path, "enabled", data.get("enabled", True), bool, errors)
     description = _expect(path, "description", data.get("description", ""), str, errors)
     if len(errors) != before:
         return None
-    return SiteSpec(
+    return SourceSpec(
         name=name,
         path=path,
         kind=str(kind),
@@ -314,66 +318,66 @@ def _expect(
     key: str,
     value: Any,
     kind: type,
-    errors: list[SiteSpecError],
+    errors: list[SourceSpecError],
     required: bool = True,
 ) -> Any:
     if value is None:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         if abs(value) > sys.float_info.max:
-            errors.append(SiteSpecError(path, key, "is too large a number"))
+            errors.append(SourceSpecError(path, key, "is too large a number"))
             return None
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         errors.append(
-            SiteSpecError(path, key, f"expected {kind.__name__}, got {type(value).__name__}")
+            SourceSpecError(path, key, f"expected {kind.__name__}, got {type(value).__name__}")
         )
         return None
     return value
 
 
-def _str_list(path: Path, key: str, value: Any, errors: list[SiteSpecError]) -> list[str]:
+def _str_list(path: Path, key: str, value: Any, errors: list[SourceSpecError]) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        errors.append(SiteSpecError(path, key, "expected a list of strings"))
+        errors.append(SourceSpecError(path, key, "expected a list of strings"))
         return []
     return [v.strip() for v in value]
 
 
-def _check_url(path: Path, key: str, url: str, errors: list[SiteSpecError]) -> str | None:
+def _check_url(path: Path, key: str, url: str, errors: list[SourceSpecError]) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        errors.append(SiteSpecError(path, key, f"{url!r} is not an absolute http(s) URL"))
+        errors.append(SourceSpecError(path, key, f"{url!r} is not an absolute http(s) URL"))
         return None
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        errors.append(SiteSpecError(path, key, f"{url!r} has an invalid port"))
+        errors.append(SourceSpecError(path, key, f"{url!r} has an invalid port"))
         return None
     return parts.hostname.lower()
 
 
 def _patterns(
-    path: Path, key: str, value: Any, errors: list[SiteSpecError]
+    path: Path, key: str, value: Any, errors: list[SourceSpecError]
 ) -> list[re.Pattern[str]]:
     compiled = []
     for pattern in _str_list(path, key, value, errors):
         try:
             compiled.append(re.compile(pattern))
         except re.error as exc:
-            errors.append(SiteSpecError(path, key, f"bad regular expression {pattern!r}: {exc}"))
+            errors.append(SourceSpecError(path, key, f"bad regular expression {pattern!r}: {exc}"))
     return compiled
 
 
-def _number(path: Path, key: str, value: Any, kind: type, errors: list[SiteSpecError]) -> Any:
+def _number(path: Path, key: str, value: Any, kind: type, errors: list[SourceSpecError]) -> Any:
     """A numeric key, in the range of the setting of the same name (finite, min, max)."""
     checked = _expect(path, key, value, kind, errors)
     if checked is None:
         return None
     problem = out_of_range(setting_metadata(key), checked)
     if problem is not None:
-        errors.append(SiteSpecError(path, key, problem))
+        errors.append(SourceSpecError(path, key, problem))
         return None
     return checked
 

@@ -18,16 +18,26 @@ import argparse
 import os
 import statistics
 import sys
-import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import retrieval_quality as rq  # noqa: E402
-
-from muni_crawl import Answerer, Settings  # noqa: E402
-from tests.fake_openai import start_fake_openai  # noqa: E402
+from benchmarks.common import (
+    DEFAULT_CACHE,
+    EXAMPLE_TENANTS,
+    built_example,
+    format_table,
+    machine,
+    percentile,
+    timed,
+    today,
+)
+from benchmarks.retrieval_quality import DEFAULT_QUESTIONS, load_questions
+from muni_crawl import Answerer, Settings
+from tests.fake_openai import start_fake_openai
 
 OFF_TOPIC = [
     "Hvad er hovedstaden i Frankrig?",
@@ -43,53 +53,59 @@ OFF_TOPIC = [
 ]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+@dataclass(frozen=True)
+class AnswerRow:
+    """One run over a question set: the share answered, prompt tokens and our own latency."""
+
+    label: str
+    n: int
+    answered: float  # share of the questions not answered with no_answer
+    tokens_mean: float  # prompt tokens, over the answers that sent a prompt
+    tokens_p95: float
+    latency_p50_ms: float
+    latency_p95_ms: float
 
 
-def run(answerer: Answerer, items: list[tuple[str, str]]) -> dict[str, float]:
-    tokens, latencies, answered = [], [], 0
+def measure(label: str, answerer: Answerer, items: list[tuple[str, str]]) -> AnswerRow:
+    """Answer every (tenant, question) of `items` in turn."""
+    tokens: list[float] = []
+    latencies: list[float] = []
+    answered = 0
     for tenant, question in items:
-        started = time.perf_counter()
-        answer = answerer.answer(tenant, question)
-        latencies.append((time.perf_counter() - started) * 1000)
+        answer, seconds = timed(partial(answerer.answer, tenant, question))
+        latencies.append(seconds * 1000)
         if answer.status != "no_answer":
             answered += 1
         if answer.usage.prompt_tokens:
             tokens.append(answer.usage.prompt_tokens)
-    return {
-        "n": len(items),
-        "answered": answered / len(items),
-        "tokens_mean": statistics.mean(tokens) if tokens else 0.0,
-        "tokens_p95": percentile([float(t) for t in tokens], 0.95),
-        "latency_p50": statistics.median(latencies),
-        "latency_p95": percentile(latencies, 0.95),
-    }
+    return AnswerRow(
+        label=label,
+        n=len(items),
+        answered=answered / len(items),
+        tokens_mean=statistics.mean(tokens) if tokens else 0.0,
+        tokens_p95=percentile(tokens, 0.95),
+        latency_p50_ms=statistics.median(latencies),
+        latency_p95_ms=percentile(latencies, 0.95),
+    )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, help="a home with the example already indexed")
-    parser.add_argument("--cache", type=Path, default=rq.DEFAULT_CACHE)
-    args = parser.parse_args()
-    questions = rq.load_questions(rq.DEFAULT_QUESTIONS)
-    rq.prepare_cache(args.cache)
+def run(home: Path | None = None, cache: Path = DEFAULT_CACHE) -> list[AnswerRow]:
+    """The example questions answered extractively and through a local instant "LLM", then
+    the off-topic questions asked of each tenant: one row each. Without `home`, the example is
+    built in a temporary home first."""
+    questions = load_questions(DEFAULT_QUESTIONS)
     fake = start_fake_openai()
     try:
-        with rq.example_home(args.home) as home:
-            settings = Settings.load(home, embedding_cache=args.cache)
-            if args.home is None:
-                rq.build_example(settings)
+        with built_example(home, cache) as settings:
             on_topic = [(q.tenant, q.question) for q in questions]
-            off_topic = [(t, q) for q in OFF_TOPIC for t in rq.TENANTS]
+            off_topic = [(t, q) for q in OFF_TOPIC for t in EXAMPLE_TENANTS]
             rows = []
-            extractive = Answerer(settings=settings)
+            extractive = Answerer(home=settings)
             os.environ.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="bench")
             llm = Answerer(
-                settings=Settings.load(home, embedding_cache=args.cache, llm_model="gpt-4o-mini")
+                home=Settings.load(settings.home, embedding_cache=cache, llm_model="gpt-4o-mini")
             )
-            extractive.warm_up(list(rq.TENANTS))
+            extractive.warm_up(list(EXAMPLE_TENANTS))
             for label, answerer, items, reply in (
                 ("extractive, on-topic", extractive, on_topic, False),
                 ("llm, on-topic", llm, on_topic, True),
@@ -98,23 +114,44 @@ def main() -> int:
                 if reply:
                     for _ in items:
                         fake.enqueue("Svaret står i kilden [1].", completion_tokens=8)
-                rows.append((label, run(answerer, items)))
+                rows.append(measure(label, answerer, items))
                 fake.replies.clear()
     finally:
         fake.stop()
-    print(
-        f"answer benchmark: {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores,"
-        " LLM time excluded (local instant server)"
+    return rows
+
+
+def table(rows: list[AnswerRow]) -> str:
+    header = ("run", "n", "answered", "prompt tok mean", "p95", "latency p50 ms", "p95 ms")
+    cells = [
+        [
+            r.label,
+            f"{r.n}",
+            f"{r.answered:.0%}",
+            f"{r.tokens_mean:.0f}",
+            f"{r.tokens_p95:.0f}",
+            f"{r.latency_p50_ms:.1f}",
+            f"{r.latency_p95_ms:.1f}",
+        ]
+        for r in rows
+    ]
+    return format_table(header, cells)
+
+
+def report(rows: list[AnswerRow]) -> str:
+    """What `python benchmarks/answer.py` prints."""
+    return (
+        f"answer benchmark: {today()}, {machine()}, LLM time excluded (local instant server)\n"
+        + table(rows)
     )
-    print(
-        f"{'run':22} {'n':>4} {'answered':>9} {'prompt tok mean':>16} {'p95':>6}"
-        f" {'latency p50 ms':>15} {'p95 ms':>7}"
-    )
-    for label, r in rows:
-        print(
-            f"{label:22} {r['n']:>4.0f} {r['answered']:>9.0%} {r['tokens_mean']:>16.0f}"
-            f" {r['tokens_p95']:>6.0f} {r['latency_p50']:>15.1f} {r['latency_p95']:>7.1f}"
-        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="a home with the example already indexed")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = parser.parse_args(argv)
+    print(report(run(args.home, args.cache)))
     return 0
 
 

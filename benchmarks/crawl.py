@@ -34,23 +34,30 @@ from __future__ import annotations
 
 import argparse
 import html
-import os
-import platform
 import random
 import resource
-import shutil
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (
+    BENCH_TENANT,
+    BENCH_TENANT_NAME,
+    format_table,
+    machine,
+    scratch_dir,
+    timed,
+    write_bench_tenant,
+)
 from muni_crawl import CrawlSummary, Settings, Store, run_crawl
 from muni_crawl.example.server import serve
 
-SOURCE = "bench"
-TENANT_NAME = "Bench Kommune"
+SOURCE = BENCH_TENANT  # the one source, feeding the one tenant of the same name
+TENANT_NAME = BENCH_TENANT_NAME
 MAX_SECTIONS = 50
 CROSS_LINKS = 3
 SEED = 990
@@ -409,13 +416,7 @@ def write_site(root: Path, pages: int) -> int:
 
 
 def write_home(home: Path, url: str, pages: int) -> None:
-    spiders = home / "spiders"
-    spiders.mkdir(parents=True, exist_ok=True)
-    (spiders / "tenants.toml").write_text(
-        f'[{SOURCE}]\nname = "{TENANT_NAME}"\ncode = 990\n'
-        'contact_url = "https://bench.invalid/kontakt"\n',
-        encoding="utf-8",
-    )
+    spiders = write_bench_tenant(home)
     host = url.split("/")[2]
     (spiders / f"{SOURCE}.toml").write_text(
         'description = "Generated benchmark site"\n'
@@ -434,7 +435,9 @@ def write_home(home: Path, url: str, pages: int) -> None:
 
 
 @dataclass
-class Run:
+class CrawlRow:
+    """One crawl of the site: wall time, the worker's CPU and memory, and its summary."""
+
     name: str
     summary: CrawlSummary
     wall_s: float
@@ -446,30 +449,43 @@ class Run:
         s = self.summary
         return s.fetched + s.not_modified + s.skipped
 
+    @property
+    def pages_per_minute(self) -> float | None:
+        return self.seen / (self.wall_s / 60) if self.wall_s > 0 else None
 
-def measured_crawl(name: str, settings: Settings) -> Run:
+
+def measured_crawl(name: str, settings: Settings) -> CrawlRow:
     """One crawl of the benchmark source, with wall time and the worker's CPU and memory."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    [summary] = run_crawl([SOURCE], settings=settings)
-    wall = time.perf_counter() - start
+    [summary], wall = timed(lambda: run_crawl([SOURCE], home=settings))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return Run(name, summary, wall, cpu, after.ru_maxrss / 1024)
+    return CrawlRow(name, summary, wall, cpu, after.ru_maxrss / 1024)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+@dataclass
+class CrawlResult:
+    """The first crawl and the re-crawl of a generated site, and what went wrong, if anything."""
+
+    pages: int  # in the generated site
+    first: CrawlRow
+    again: CrawlRow  # the re-crawl of the unchanged site
+    problems: list[str]  # empty when both crawls did what they should
+
+    @property
+    def rows(self) -> list[CrawlRow]:
+        return [self.first, self.again]
 
 
-def table(runs: list[Run]) -> str:
-    header = [
+def report(result: CrawlResult) -> str:
+    """What `python benchmarks/crawl.py` prints: a line on the run, then the table."""
+    when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    first_line = f"crawl benchmark: {result.pages} pages, 127.0.0.1, {when}, {machine()}"
+    return f"{first_line}\n{table(result.rows)}"
+
+
+def table(rows: list[CrawlRow]) -> str:
+    header = (
         "run",
         "pages/min",
         "wall s",
@@ -481,31 +497,58 @@ def table(runs: list[Run]) -> str:
         "changed",
         "unchanged",
         "failed",
-    ]
-    rows = [header]
-    for run in runs:
-        s = run.summary
-        rows.append(
+    )
+    cells = []
+    for row in rows:
+        s = row.summary
+        rate = row.pages_per_minute
+        cells.append(
             [
-                run.name,
-                f"{run.seen / (run.wall_s / 60):.0f}" if run.wall_s > 0 else "-",
-                f"{run.wall_s:.1f}",
-                f"{run.cpu_s:.1f}",
-                f"{run.peak_rss_mib:.0f}",
+                row.name,
+                "-" if rate is None else f"{rate:.0f}",
+                f"{row.wall_s:.1f}",
+                f"{row.cpu_s:.1f}",
+                f"{row.peak_rss_mib:.0f}",
                 *(
                     str(v)
                     for v in (s.fetched, s.not_modified, s.new, s.changed, s.unchanged, s.failed)
                 ),
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    widths[0] = max(widths[0], 9)
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return format_table(header, cells)
+
+
+def run(pages: int = 2000, keep: bool = False) -> CrawlResult:
+    """Generate a site of `pages` pages, serve it on 127.0.0.1 and crawl it twice. With `keep`,
+    the temporary site and home stay (their folder is printed to stderr)."""
+    with scratch_dir("muni-crawl-bench-", keep=keep) as workdir:
+        site_root, home = workdir / "site", workdir / "home"
+        site_root.mkdir()
+        pages = write_site(site_root, pages)
+        running = serve(site_root, name=SOURCE)
+        try:
+            write_home(home, running.url, pages)
+            settings = Settings.load(home, autothrottle=False, concurrency_per_host=8)
+            print(f"serving {pages} pages at {running.url}; crawling twice ...", file=sys.stderr)
+            first = measured_crawl("first", settings)
+            with Store(settings.database) as store:
+                stored = len(store.pages(SOURCE))
+            second = measured_crawl("re-crawl", settings)
+        finally:
+            running.stop()
+
+    problems = []
+    for row in (first, second):
+        if row.summary.status == "failed":
+            problems.append(f"{row.name} crawl failed: {row.summary.message}")
+    if stored < pages:
+        problems.append(f"first crawl stored {stored} pages, expected at least {pages}")
+    if second.summary.changed or second.summary.new:
+        problems.append(
+            f"re-crawl of an unchanged site reported {second.summary.changed} changed and"
+            f" {second.summary.new} new pages (expected 0)"
+        )
+    return CrawlResult(pages, first, second, problems)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -521,52 +564,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.pages < 1:
         parser.error("--pages must be at least 1")
-
-    workdir = Path(tempfile.mkdtemp(prefix="muni-crawl-bench-"))
-    site_root, home = workdir / "site", workdir / "home"
-    site_root.mkdir()
-    running = None
-    try:
-        pages = write_site(site_root, args.pages)
-        running = serve(site_root, name=SOURCE)
-        write_home(home, running.url, pages)
-        settings = Settings.load(home, autothrottle=False, concurrency_per_host=8)
-        print(f"serving {pages} pages at {running.url}; crawling twice ...", file=sys.stderr)
-
-        first = measured_crawl("first", settings)
-        with Store(settings.database) as store:
-            stored = len(store.pages(SOURCE))
-        second = measured_crawl("re-crawl", settings)
-
-        when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        print(
-            f"crawl benchmark: {pages} pages, 127.0.0.1, {when}, {cpu_model()},"
-            f" {os.cpu_count()} cores"
-        )
-        print(table([first, second]))
-        sys.stdout.flush()
-
-        problems = []
-        for run in (first, second):
-            if run.summary.status == "failed":
-                problems.append(f"{run.name} crawl failed: {run.summary.message}")
-        if stored < pages:
-            problems.append(f"first crawl stored {stored} pages, expected at least {pages}")
-        if second.summary.changed or second.summary.new:
-            problems.append(
-                f"re-crawl of an unchanged site reported {second.summary.changed} changed and"
-                f" {second.summary.new} new pages (expected 0)"
-            )
-        for problem in problems:
-            print(f"FAIL: {problem}", file=sys.stderr)
-        return 1 if problems else 0
-    finally:
-        if running is not None:
-            running.stop()
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    result = run(args.pages, keep=args.keep)
+    print(report(result))
+    sys.stdout.flush()
+    for problem in result.problems:
+        print(f"FAIL: {problem}", file=sys.stderr)
+    return 1 if result.problems else 0
 
 
 if __name__ == "__main__":

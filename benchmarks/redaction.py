@@ -27,17 +27,18 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.redaction_corpus import SEED, Case, benign_cases, leaks, pii_cases  # noqa: E402
-from muni_crawl.redact import redact  # noqa: E402
+from benchmarks.common import format_table, percentile, timed
+from benchmarks.redaction_corpus import SEED, Case, benign_cases, leaks, pii_cases
+from muni_crawl.redact import redact
 
 COLUMNS = ("questions", "planted", "misses", "altered", "damaged")
 
@@ -72,41 +73,60 @@ def timing(cases: list[Case], rounds: int = 5) -> dict[str, float]:
     """Microseconds per question: each question redacted `rounds` times, the best round kept."""
     samples: list[float] = []
     for case in cases:
-        best = min(_seconds(case.text) for _ in range(rounds))
+        best = min(timed(partial(redact, case.text))[1] for _ in range(rounds))
         samples.append(best * 1e6)
-    samples.sort()
     return {
         "mean": statistics.fmean(samples),
-        "p50": samples[len(samples) // 2],
-        "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
-        "max": samples[-1],
+        "p50": percentile(samples, 0.5),
+        "p99": percentile(samples, 0.99),
+        "max": max(samples),
     }
-
-
-def _seconds(text: str) -> float:
-    start = time.perf_counter()
-    redact(text)
-    return time.perf_counter() - start
 
 
 def table(rows: dict[str, dict[str, int]]) -> str:
     total = dict.fromkeys(COLUMNS, 0)
-    lines = [f"{'category':<18}" + "".join(f"{c:>11}" for c in COLUMNS)]
+    cells = []
     for category in sorted(rows, key=lambda c: (c.startswith("benign"), c)):
         row = rows[category]
         benign = category.startswith("benign")
-        cells = [
-            row["questions"],
-            "-" if benign else row["planted"],
-            "-" if benign else row["misses"],
-            "-" if benign else row["altered"],
-            row["damaged"] if benign else "-",
-        ]
-        lines.append(f"{category:<18}" + "".join(f"{c!s:>11}" for c in cells))
+        cells.append(
+            [
+                category,
+                str(row["questions"]),
+                "-" if benign else str(row["planted"]),
+                "-" if benign else str(row["misses"]),
+                "-" if benign else str(row["altered"]),
+                str(row["damaged"]) if benign else "-",
+            ]
+        )
         for column in COLUMNS:
             total[column] += row[column]
-    lines.append(f"{'total':<18}" + "".join(f"{total[c]:>11}" for c in COLUMNS))
-    return "\n".join(lines)
+    cells.append(["total", *(str(total[c]) for c in COLUMNS)])
+    return format_table(("category", *COLUMNS), cells)
+
+
+@dataclass(frozen=True)
+class RedactionResult:
+    """The corpus's figures per category, its failing questions and the time per question."""
+
+    questions: int
+    rows: dict[str, dict[str, int]]  # category -> questions, planted, misses, altered, damaged
+    failures: list[str]  # one line per failing question
+    time_us: dict[str, float]  # mean, p50, p99, max
+
+    def timing_line(self) -> str:
+        t = self.time_us
+        return (
+            f"time per question ({self.questions} questions): mean {t['mean']:.0f} µs,"
+            f" p50 {t['p50']:.0f} µs, p99 {t['p99']:.0f} µs, max {t['max']:.0f} µs"
+        )
+
+
+def run(seed: int = SEED) -> RedactionResult:
+    """Redact every question of the corpus generated from `seed`, and time it."""
+    cases = pii_cases(seed) + benign_cases(seed)
+    rows, failures = evaluate(cases)
+    return RedactionResult(len(cases), rows, failures, timing(cases))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,19 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED, help="corpus seed")
     parser.add_argument("--show", type=int, default=20, help="failing questions to list")
     args = parser.parse_args(argv)
-    cases = pii_cases(args.seed) + benign_cases(args.seed)
-    rows, failures = evaluate(cases)
-    times = timing(cases)
-    print(table(rows))
-    print(
-        f"time per question ({len(cases)} questions): mean {times['mean']:.0f} µs,"
-        f" p50 {times['p50']:.0f} µs, p99 {times['p99']:.0f} µs, max {times['max']:.0f} µs"
-    )
-    for line in failures[: args.show]:
+    result = run(args.seed)
+    print(table(result.rows))
+    print(result.timing_line())
+    for line in result.failures[: args.show]:
         print("FAIL", line)
     if args.json:
-        print(json.dumps({"seed": args.seed, "categories": rows, "time_us": times}, indent=2))
-    return 1 if args.check and failures else 0
+        figures = {"seed": args.seed, "categories": result.rows, "time_us": result.time_us}
+        print(json.dumps(figures, indent=2))
+    return 1 if args.check and result.failures else 0
 
 
 if __name__ == "__main__":

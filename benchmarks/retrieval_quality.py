@@ -32,30 +32,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
-import time
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from muni_crawl import MuniCrawlError, Settings
-from muni_crawl.crawl import run_crawl
-from muni_crawl.example.server import serve_examples
-from muni_crawl.index import build_indexes
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run or loaded as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# notebooks/evaluation.ipynb loads this file by path as `bench` and uses, besides what is
+# defined here, DEFAULT_CACHE, prepare_cache and build_example: imported as re-exports
+from benchmarks.common import (
+    BENCH_DIR,
+    EXAMPLE_TENANTS,
+    REPO,
+    BenchmarkError,
+    built_example,
+    format_table,
+    timed,
+)
+from benchmarks.common import DEFAULT_CACHE as DEFAULT_CACHE
+from benchmarks.common import build_example as build_example
+from benchmarks.common import prepare_cache as prepare_cache
+from muni_crawl import MuniCrawlError
 from muni_crawl.retrieve import Library
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
 DEFAULT_QUESTIONS = BENCH_DIR / "questions.toml"
-DEFAULT_CACHE = BENCH_DIR / ".cache" / "embeddings.db"
-
-SOURCES = ["example", "naboby", "example-borger", "example-selvbetjening"]
-TENANTS = ["example", "naboby"]
+TENANTS = EXAMPLE_TENANTS
 K = 5
 METRICS = ("recall@1", "recall@5", "mrr")
 
@@ -80,10 +84,6 @@ FLOORS: dict[str, dict[str, float]] = {
 }
 
 REQUIRED_KEYS = ("id", "tenant", "language", "topic", "question", "relevant")
-
-
-class BenchmarkError(Exception):
-    """The questions file or the example build is unusable."""
 
 
 @dataclass(frozen=True)
@@ -163,48 +163,6 @@ def check_relevant_indexed(library: Library, questions: list[Question]) -> None:
         raise BenchmarkError(f"relevant URLs not in the tenant's index:\n  {lines}")
 
 
-# -- building the example ---------------------------------------------------------------------
-
-
-@contextmanager
-def example_home(home: Path | None) -> Iterator[Path]:
-    """The given home, or a temporary one with the example crawled and indexed."""
-    if home is not None:
-        yield home
-        return
-    with tempfile.TemporaryDirectory(prefix="muni-crawl-quality-") as tmp:
-        built = Path(tmp)
-        shutil.copytree(REPO / "spiders", built / "spiders")
-        yield built
-
-
-def build_example(settings: Settings) -> None:
-    """Serve, crawl and index the bundled example in settings.home."""
-    started = time.perf_counter()
-    try:
-        sites = serve_examples()
-    except OSError as exc:
-        raise BenchmarkError(
-            f"cannot serve the example sites on ports 8761-8764 (is a demo running?): {exc}"
-        ) from exc
-    try:
-        summaries = run_crawl(SOURCES, settings=settings)
-    finally:
-        for site in sites:
-            site.stop()
-    failed = [f"{s.source}: {s.message}" for s in summaries if s.status == "failed"]
-    if failed:
-        raise BenchmarkError("crawl failed: " + "; ".join(failed))
-    crawled = time.perf_counter()
-    results = build_indexes(TENANTS, settings=settings)
-    new = sum(r.new_embeddings for r in results)
-    print(
-        f"built the example: crawl {crawled - started:.1f} s, index"
-        f" {time.perf_counter() - crawled:.1f} s ({new} new embeddings)",
-        file=sys.stderr,
-    )
-
-
 # -- measuring --------------------------------------------------------------------------------
 
 
@@ -258,16 +216,22 @@ def floor_failures(groups: dict[str, dict[str, float]]) -> list[str]:
 ROW_LABELS = {"overall": "overall", "da": "da", "other": "other languages"}
 
 
+def table(groups: dict[str, dict[str, float]]) -> str:
+    rows = [
+        [
+            ROW_LABELS.get(group, f"tenant {group}"),
+            f"{int(m['n'])}",
+            f"{m['recall@1']:.3f}",
+            f"{m['recall@5']:.3f}",
+            f"{m['mrr']:.3f}",
+        ]
+        for group, m in groups.items()
+    ]
+    return format_table(("group", "n", "recall@1", "recall@5", "MRR"), rows, rule=True)
+
+
 def print_table(groups: dict[str, dict[str, float]]) -> None:
-    header = f"{'group':<18}{'n':>4}{'recall@1':>10}{'recall@5':>10}{'MRR':>8}"
-    print(header)
-    print("-" * len(header))
-    for group, m in groups.items():
-        label = ROW_LABELS.get(group, f"tenant {group}")
-        print(
-            f"{label:<18}{int(m['n']):>4}{m['recall@1']:>10.3f}{m['recall@5']:>10.3f}"
-            f"{m['mrr']:>8.3f}"
-        )
+    print(table(groups))
 
 
 def print_misses(outcomes: list[Outcome]) -> None:
@@ -302,6 +266,45 @@ def to_json(groups: dict[str, dict[str, float]], outcomes: list[Outcome]) -> dic
     }
 
 
+# -- running ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    """One run over the questions: every outcome, and the metrics per group."""
+
+    outcomes: list[Outcome]
+    groups: dict[str, dict[str, float]]  # overall, da, other, then per tenant
+    model: str  # the embedding model of the indexes
+    seconds: float  # retrieval time, all questions
+
+    @property
+    def overall(self) -> dict[str, float]:
+        return self.groups["overall"]
+
+    def summary(self) -> str:
+        """The first line of the report."""
+        return (
+            f"{len(self.outcomes)} questions, top {K}, model {self.model},"
+            f" {self.seconds:.1f} s of retrieval"
+        )
+
+
+def run(
+    home: Path | None = None, cache: Path = DEFAULT_CACHE, questions_file: Path = DEFAULT_QUESTIONS
+) -> QualityResult:
+    """Retrieve the top K for every question, in `home` (already crawled and indexed) or in a
+    temporary home where the example is built first. Raises BenchmarkError or MuniCrawlError
+    when the questions file or the example is unusable."""
+    questions = load_questions(questions_file)
+    with built_example(home, cache) as settings:
+        library = Library(settings)
+        check_relevant_indexed(library, questions)
+        outcomes, seconds = timed(lambda: run_questions(library, questions))
+        model = library.index(TENANTS[0]).manifest.model_id
+    return QualityResult(outcomes, group_metrics(outcomes), model, seconds)
+
+
 # -- main -------------------------------------------------------------------------------------
 
 
@@ -333,37 +336,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare_cache(cache: Path) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)  # benchmarks/.cache/ is git-ignored
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        questions = load_questions(args.questions)
-        prepare_cache(args.cache)
-        with example_home(args.home) as home:
-            settings = Settings.load(home, embedding_cache=args.cache)
-            if args.home is None:
-                build_example(settings)
-            library = Library(settings=settings)
-            check_relevant_indexed(library, questions)
-            started = time.perf_counter()
-            outcomes = run_questions(library, questions)
-            seconds = time.perf_counter() - started
-            model = library.index(TENANTS[0]).manifest.model_id
+        result = run(args.home, args.cache, args.questions)
     except (BenchmarkError, MuniCrawlError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
 
-    groups = group_metrics(outcomes)
-    print(f"{len(questions)} questions, top {K}, model {model}, {seconds:.1f} s of retrieval\n")
-    print_table(groups)
-    print_misses(outcomes)
+    print(result.summary() + "\n")
+    print_table(result.groups)
+    print_misses(result.outcomes)
     if args.json:
-        print("\n" + json.dumps(to_json(groups, outcomes), ensure_ascii=False, indent=2))
+        print(
+            "\n" + json.dumps(to_json(result.groups, result.outcomes), ensure_ascii=False, indent=2)
+        )
     if args.check:
-        failures = floor_failures(groups)
+        failures = floor_failures(result.groups)
         if failures:
             print("\nBelow the floor:", file=sys.stderr)
             for line in failures:

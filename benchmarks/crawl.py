@@ -25,9 +25,15 @@ Run it (from the repository root, with the project's virtual environment active)
     python benchmarks/crawl.py              # 2000 pages
     python benchmarks/crawl.py --pages 300  # a quicker run
     python benchmarks/crawl.py --keep       # keep the generated site and database
+    python benchmarks/crawl.py --quick      # 500 pages
+
+    python benchmarks/crawl.py --many          # many sources: 1, default and 8 workers
+    python benchmarks/crawl.py --many --quick  # 8 sources of 25 pages instead of 40 of 100
 
 It exits with code 1 when the re-crawl reports new or changed pages, or when the first crawl
-stored fewer than N pages.
+stored fewer than N pages. `--many` (benchmarks/crawl_many.py) crawls many copies of the site,
+each its own source on its own port with a polite delay, one worker at a time and several at
+once, and compares the wall times; it exits 1 when a source fails or pages are missing.
 """
 
 from __future__ import annotations
@@ -556,16 +562,66 @@ def main(argv: list[str] | None = None) -> int:
         description="Crawl a generated local site twice and print throughput, CPU and memory."
     )
     parser.add_argument(
-        "--pages", type=int, default=2000, help="pages in the generated site (default 2000)"
+        "--pages",
+        type=int,
+        help="pages in the generated site (default 2000, --quick 500; --many: 100, --quick 25)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary site and database afterwards"
     )
+    parser.add_argument("--quick", action="store_true", help="a smaller run")
+    parser.add_argument(
+        "--many", action="store_true", help="many sources, sequential vs concurrent workers"
+    )
+    parser.add_argument(
+        "--sources", type=int, help="--many: sources, each its own site (default 40, --quick 8)"
+    )
+    parser.add_argument(
+        "--delay", type=float, default=0.2, help="--many: seconds between requests to one host"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        help="--many: worker counts to compare (default: 1, the crawl_workers default, 8)",
+    )
     args = parser.parse_args(argv)
-    if args.pages < 1:
+    if args.pages is not None and args.pages < 1:
         parser.error("--pages must be at least 1")
-    result = run(args.pages, keep=args.keep)
+    if args.sources is not None and args.sources < 1:
+        parser.error("--sources must be at least 1")
+    if args.workers is not None and min(args.workers) < 1:
+        parser.error("--workers must be at least 1")
+    if not 0 <= args.delay <= 60:
+        parser.error("--delay must be between 0 and 60 seconds")
+    if args.many:
+        return main_many(args.sources, args.pages, args.delay, args.workers, args.quick, args.keep)
+    pages = args.pages if args.pages is not None else 500 if args.quick else 2000
+    result = run(pages, keep=args.keep)
     print(report(result))
+    sys.stdout.flush()
+    for problem in result.problems:
+        print(f"FAIL: {problem}", file=sys.stderr)
+    return 1 if result.problems else 0
+
+
+def main_many(
+    sources: int | None,
+    pages: int | None,
+    delay: float,
+    workers: list[int] | None,
+    quick: bool,
+    keep: bool,
+) -> int:
+    """`--many`: the many-sources case (benchmarks/crawl_many.py)."""
+    from benchmarks import crawl_many  # it imports this module's site generator
+
+    if sources is None:
+        sources = 8 if quick else 40
+    if pages is None:
+        pages = 25 if quick else 100
+    result = crawl_many.run(sources, pages, delay, workers, keep=keep)
+    print(crawl_many.report(result))
     sys.stdout.flush()
     for problem in result.problems:
         print(f"FAIL: {problem}", file=sys.stderr)

@@ -1,10 +1,10 @@
 """Every benchmark in one run, summarised in one table for the README's performance record.
 
-Calls the `run(...)` of benchmarks/crawl.py, retrieval_speed.py, retrieval_quality.py and
-answer.py in this process (retrieval quality and answers share one example build), then prints
-one table: crawl, re-crawl, index build, query latency, retrieval quality and tokens per answer,
-followed by each benchmark's own full table. It exits with an error when the crawl benchmark
-finds a problem or retrieval quality is below a floor.
+Calls the `run(...)` of benchmarks/crawl.py, retrieval_speed.py, retrieval_quality.py,
+answer.py and serve_load.py in this process (the last three share one example build), then
+prints one table: crawl, re-crawl, index build, query latency, retrieval quality, tokens per
+answer and HTTP answers under load, followed by each benchmark's own full table. It exits
+with an error when the crawl benchmark finds a problem or retrieval quality is below a floor.
 
 Run: python benchmarks/run_all.py [--quick]   (--quick: 500-page crawl, 10k passages only)
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a file
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import answer, crawl, retrieval_quality, retrieval_speed
+from benchmarks import answer, crawl, retrieval_quality, retrieval_speed, serve_load
 from benchmarks.common import DEFAULT_CACHE, built_example, format_table, machine, today
 
 
@@ -53,11 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         if below:
             raise SystemExit("retrieval quality below its floors: " + "; ".join(below))
         answers = answer.run(settings.home, DEFAULT_CACHE)
+        _running("serve_load.py" + (" --quick" if args.quick else ""))
+        served = serve_load.run(settings.home, DEFAULT_CACHE, quick=args.quick)
 
     first, again = crawled.first, crawled.again
     flat = speed.row(sizes[0], "flat")
     big = speed.row(sizes[-1], "hnsw" if len(sizes) > 1 else "flat")
     llm = next(r for r in answers if r.label == "llm, on-topic")
+    four = next(r for r in served if r.mode == "extractive" and r.clients == 4)
     overall = quality.overall
     questions = f"{len(quality.outcomes)} questions"
     rows = [
@@ -104,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
             questions,
             f"p50 {llm.latency_p50_ms:.1f} ms, p95 {llm.latency_p95_ms:.1f} ms",
         ),
+        (
+            "HTTP answers (serve)",
+            "4 clients, extractive",
+            f"{four.throughput:.0f} answers/s, p95 {four.p95_ms:.0f} ms"
+            f" ({serve_load.ratio(four, served):.1f}x the 1-client p50), {four.errors} errors",
+        ),
     ]
     print(f"muni_crawl benchmarks, {today()}, {machine()}")
     print(format_table(None, rows, align="lll"))
@@ -112,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n--- retrieval_quality.py ---\n" + quality.summary())
     print(retrieval_quality.table(quality.groups))
     print("\n--- answer.py ---\n" + answer.report(answers))
+    print("\n--- serve_load.py ---\n" + serve_load.report(served))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 The public API: open a home (Home: its settings, sources and stores), run the daily cycle
 (refresh: crawl, mark stale answers, re-index), or its steps (run_crawl, build_indexes),
-retrieve passages (retrieve, or a reusable Library), answer (answer, or a reusable Answerer),
+retrieve passages (retrieve, or a reusable Library), answer (answer, or a reusable Answerer;
+aanswer, Answerer.aanswer and Library.aretrieve for an event loop),
 read what was stored (Store), and the settings, registry and error types around them.
 """
 
@@ -12,7 +13,7 @@ import logging
 import warnings
 from typing import Any
 
-from muni_crawl.answer import Answerer, answer
+from muni_crawl.answer import Answerer, aanswer, answer
 from muni_crawl.config import Settings
 from muni_crawl.crawl import run_crawl
 from muni_crawl.errors import (
@@ -76,6 +77,7 @@ __all__ = [
     "UnknownSourceError",
     "UnknownTenantError",
     "Usage",
+    "aanswer",
     "answer",
     "build_indexes",
     "check_registry",

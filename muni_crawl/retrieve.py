@@ -7,6 +7,7 @@ restart, and is safe to call from many threads.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -93,6 +94,15 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def loaded_versions(self) -> dict[str, str]:
+        """Tenant -> the index version held in memory now (what a readiness check reports)."""
+        with self._lock:
+            return {tenant: index.version for tenant, index in self._indexes.items()}
+
+    async def aretrieve(self, tenant: str, question: str, k: int = 5) -> Retrieval:
+        """`retrieve()` in a worker thread, so that the caller's event loop never blocks."""
+        return await asyncio.to_thread(self.retrieve, tenant, question, k)
 
     def warm_up(self, tenants: list[str] | None = None) -> None:
         """Load indexes and the embedding model now rather than on the first question."""

@@ -22,7 +22,15 @@ from muni_crawl.errors import SourceSpecError, UnknownSourceError, UnknownTenant
 from muni_crawl.offsite import OffsitePolicy
 
 TENANTS_FILE = "tenants.toml"
-KINDS = ("municipal", "borger_dk", "selvbetjening")
+# municipal: a website crawled page by page; borger_dk: the ArticleExport service (`api`);
+# knowledge_base: a feed of structured records (`feed`): selvbetjening.nu, ProKom, a spreadsheet
+KINDS = ("municipal", "borger_dk", "knowledge_base")
+RETIRED_KINDS = {
+    "selvbetjening": 'selvbetjening.nu is read as a feed now: kind = "knowledge_base" with'
+    ' feed = "<export URL or file>"',
+}
+FEED_FORMATS = ("json", "jsonl", "csv")
+FEED_FIELDS = ("municipality_code", "title", "text", "url", "updated", "id")
 ALL_TENANTS = "*"
 DEFAULT_SCHEDULE = "0 3 * * *"
 
@@ -31,8 +39,18 @@ _HOST = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
 )
 
-REQUIRED_KEYS = ("kind", "tenants", "start_urls", "allowed_domains")
+REQUIRED_KEYS = ("kind", "tenants")
+# what each kind needs besides those (see _kind_keys)
+CRAWL_KEYS = ("start_urls", "allowed_domains")
 OPTIONAL_KEYS = (
+    "start_urls",
+    "allowed_domains",
+    "api",
+    "articles",
+    "feed",
+    "format",
+    "auth_env",
+    "fields",
     "sitemaps",
     "include",
     "exclude",
@@ -74,8 +92,34 @@ class SourceSpec:
     schedule: str = DEFAULT_SCHEDULE
     enabled: bool = True
     description: str = ""
+    api: str | None = None  # borger_dk: the ArticleExport service's URL
+    articles: tuple[str, ...] = ()  # borger_dk: article URLs, IDs or URL patterns to keep
+    feed: str | None = None  # knowledge_base: a URL, or a path relative to the home
+    feed_format: str | None = None  # knowledge_base: json, jsonl or csv (default: detected)
+    auth_env: str | None = None  # knowledge_base: the variable holding a bearer token
+    fields: Mapping[str, str] | None = None  # knowledge_base: record field -> the feed's column
     _include_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
     _exclude_re: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def reads_service(self) -> bool:
+        """True when the source is read through a service or feed rather than crawled."""
+        return self.api is not None or self.feed is not None
+
+    def wants_article(self, article_id: int, url: str) -> bool:
+        """borger_dk: is this article in the `articles` list (all when the list is empty)?"""
+        if not self.articles:
+            return True
+        for entry in self.articles:
+            if entry.isdigit():
+                if int(entry) == article_id:
+                    return True
+            elif entry.startswith(("http://", "https://")):
+                if entry.rstrip("/") == url.rstrip("/"):
+                    return True
+            elif re.search(entry, url):
+                return True
+        return False
 
     @property
     def is_national(self) -> bool:
@@ -239,8 +283,11 @@ def _load_source(
         if key not in data:
             errors.append(SourceSpecError(path, key, "missing required key"))
     kind = _expect(path, "kind", data.get("kind"), str, errors, required=False)
-    if isinstance(kind, str) and kind not in KINDS:
+    if isinstance(kind, str) and kind in RETIRED_KINDS:
+        errors.append(SourceSpecError(path, "kind", f"{kind!r} is retired: {RETIRED_KINDS[kind]}"))
+    elif isinstance(kind, str) and kind not in KINDS:
         errors.append(SourceSpecError(path, "kind", f"must be one of {', '.join(KINDS)}"))
+    service = _service_keys(path, kind if isinstance(kind, str) else "", data, errors)
     tenant_list = _str_list(path, "tenants", data.get("tenants"), errors)
     if "tenants" in data and not tenant_list and isinstance(data.get("tenants"), list):
         errors.append(SourceSpecError(path, "tenants", "must name at least one tenant, or '*'"))
@@ -253,7 +300,7 @@ def _load_source(
             )
     domains = [
         d.lower() for d in _str_list(path, "allowed_domains", data.get("allowed_domains"), errors)
-    ]
+    ] or list(service.get("domains", []))
     for domain in domains:
         if not _HOST.match(_split_port(domain)[0]):
             errors.append(
@@ -303,9 +350,83 @@ def _load_source(
         schedule=str(schedule),
         enabled=bool(enabled),
         description=str(description or ""),
+        api=service.get("api"),
+        articles=tuple(service.get("articles", ())),
+        feed=service.get("feed"),
+        feed_format=service.get("format"),
+        auth_env=service.get("auth_env"),
+        fields=service.get("fields"),
         _include_re=tuple(include),
         _exclude_re=tuple(exclude),
     )
+
+
+def _service_keys(
+    path: Path, kind: str, data: Mapping[str, Any], errors: list[SourceSpecError]
+) -> dict[str, Any]:
+    """The keys of a service-read kind (borger_dk's `api`, knowledge_base's `feed`), checked;
+    `domains` is the host the service lives on (the allowed domain unless others are given)."""
+    found: dict[str, Any] = {}
+    own = {
+        "borger_dk": ("api", "articles"),
+        "knowledge_base": ("feed", "format", "auth_env", "fields"),
+    }
+    for key in ("api", "articles", "feed", "format", "auth_env", "fields"):
+        if key in data and key not in own.get(kind, ()):
+            errors.append(SourceSpecError(path, key, f"is not a key of kind {kind!r} sources"))
+    if kind == "municipal" or kind not in own:
+        for key in CRAWL_KEYS:
+            if key not in data and kind in KINDS:
+                errors.append(SourceSpecError(path, key, "missing required key"))
+        return found
+    address_key = "api" if kind == "borger_dk" else "feed"
+    address = _expect(path, address_key, data.get(address_key), str, errors)
+    if address is None:
+        if address_key not in data:
+            what = "the ArticleExport service's URL" if kind == "borger_dk" else "a URL or a file"
+            errors.append(SourceSpecError(path, address_key, f"missing: {what}"))
+        return found
+    address = address.strip()
+    if "://" in address or kind == "borger_dk":
+        host = _check_url(path, address_key, address, errors)
+        if host is not None:
+            port = urlsplit(address).port
+            found["domains"] = [f"{host}:{port}" if port else host]
+    elif Path(address).is_absolute() or ".." in Path(address).parts:
+        errors.append(
+            SourceSpecError(
+                path, address_key, f"{address!r}: a file feed is a path inside the home"
+            )
+        )
+    found[address_key] = address
+    if kind == "borger_dk":
+        articles = _str_list(path, "articles", data.get("articles", []), errors)
+        for entry in articles:
+            if not entry.isdigit() and not entry.startswith(("http://", "https://")):
+                _patterns(path, "articles", [entry], errors)
+        found["articles"] = articles
+        return found
+    fmt = _expect(path, "format", data.get("format"), str, errors)
+    if isinstance(fmt, str) and fmt not in FEED_FORMATS:
+        errors.append(SourceSpecError(path, "format", f"must be one of {', '.join(FEED_FORMATS)}"))
+    found["format"] = fmt if fmt in FEED_FORMATS else None
+    auth = _expect(path, "auth_env", data.get("auth_env"), str, errors)
+    if isinstance(auth, str) and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", auth):
+        errors.append(SourceSpecError(path, "auth_env", f"{auth!r} is not a variable name"))
+    found["auth_env"] = auth
+    fields = data.get("fields")
+    if fields is not None:
+        if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+            errors.append(SourceSpecError(path, "fields", 'a table of field = "column" names'))
+        else:
+            for key in sorted(set(fields) - set(FEED_FIELDS)):
+                errors.append(
+                    SourceSpecError(
+                        path, f"fields.{key}", f"unknown field; fields are {', '.join(FEED_FIELDS)}"
+                    )
+                )
+            found["fields"] = {k: v.strip() for k, v in fields.items()}
+    return found
 
 
 def _split_port(entry: str) -> tuple[str, int | None]:

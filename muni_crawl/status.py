@@ -1,7 +1,14 @@
-"""Status per source and tenant: crawl health, freshness, index age and the review backlog."""
+"""Status per source and tenant: crawl health, freshness, index age and the review backlog.
+
+Each enabled source has a `health` a monitor can act on: `unreachable` (its last crawl got no
+answer), `failing` (its last crawl failed, was an anomaly or died), `overdue` (its schedule
+fired more than an hour ago, or it was never crawled) or `ok`; a disabled source is
+`disabled`. `problems` lists the sources that are not ok, for `muni-crawl status` to name.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +17,48 @@ from muni_crawl.index import current_version, read_manifest, tenant_dir
 from muni_crawl.schedule import last_success, next_due
 
 OVERDUE_GRACE = timedelta(hours=1)
+FAILING_STATUSES = ("failed", "anomaly", "aborted")
+HEALTH_ORDER = ("failing", "unreachable", "overdue")  # worst first
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An enabled source that needs someone: its health and why, in words."""
+
+    source: str
+    health: str
+    detail: str
+
+
+def health(enabled: bool, last_status: str, overdue: bool) -> str:
+    """One word for a source's state (see the module docstring)."""
+    if not enabled:
+        return "disabled"
+    if last_status == "unreachable":
+        return "unreachable"
+    if last_status in FAILING_STATUSES:
+        return "failing"
+    return "overdue" if overdue else "ok"
+
+
+def problems(report: dict[str, Any]) -> list[Problem]:
+    """The sources of a status report that are not ok, the worst first."""
+    found = []
+    for row in report["sources"]:
+        if row["health"] not in HEALTH_ORDER:
+            continue
+        if row["health"] == "overdue":
+            detail = (
+                "never crawled"
+                if row["next_due"] == "now"
+                else f"due since {row['next_due']} (schedule {row['schedule']})"
+            )
+        else:
+            detail = f"last crawl {row['last_status']} at {row['last_started']}"
+            if row["last_message"]:
+                detail += f": {row['last_message']}"
+        found.append(Problem(row["source"], row["health"], detail))
+    return sorted(found, key=lambda p: HEALTH_ORDER.index(p.health))
 
 
 def status_report(home: Home, now: datetime | None = None) -> dict[str, Any]:
@@ -26,6 +75,8 @@ def status_report(home: Home, now: datetime | None = None) -> dict[str, Any]:
             due = next_due(spec, success)
             since = success.isoformat(timespec="milliseconds") if success else ""
             errors = store.errors_since(spec.name, since)
+            last_status = last.status if last else "never crawled"
+            overdue = spec.enabled and (due is None or due + OVERDUE_GRACE < now)
             sources.append(
                 {
                     "source": spec.name,
@@ -34,13 +85,14 @@ def status_report(home: Home, now: datetime | None = None) -> dict[str, Any]:
                     "schedule": spec.schedule,
                     "last_started": last.started_at if last else None,
                     "last_finished": last.finished_at if last else None,
-                    "last_status": last.status if last else "never crawled",
+                    "last_status": last_status,
                     "last_message": last.message if last else None,
                     "pages_live": pages.get("live", 0),
                     "pages_deleted": pages.get("deleted", 0),
                     "errors_since_success": errors,
                     "next_due": due.isoformat(timespec="seconds") if due else "now",
-                    "overdue": spec.enabled and (due is None or due + OVERDUE_GRACE < now),
+                    "overdue": overdue,
+                    "health": health(spec.enabled, last_status, overdue),
                 }
             )
         tenants = []

@@ -55,11 +55,18 @@ class Page:
 
 @dataclass(frozen=True)
 class CrawlSummary:
-    """What one crawl of one source did; printed at the end and stored in crawl_runs."""
+    """What one crawl of one source did; printed at the end and stored in crawl_runs.
+
+    `status`: ok; partial (some pages failed, or stopped early); failed (nothing fetched, or
+    no worker result); unreachable (no answer at all: connection refused, DNS, TLS, timeout);
+    anomaly (it answered but looked broken); locked (crawled elsewhere; not stored). The
+    store also has running and aborted (the process died). Neither unreachable nor anomaly
+    stores a version or deletes a page.
+    """
 
     source: str
     run_id: int
-    status: str
+    status: str  # one of CRAWL_STATUSES
     fetched: int = 0
     not_modified: int = 0
     skipped: int = 0
@@ -107,6 +114,11 @@ class Passage:
 
 
 # An answer's status is one of these; a typo such as "no_anwser" fails type checking.
+CrawlStatus = Literal[
+    "ok", "partial", "failed", "unreachable", "anomaly", "locked", "running", "aborted"
+]
+CRAWL_STATUSES: tuple[CrawlStatus, ...] = get_args(CrawlStatus)
+
 AnswerStatus = Literal["approved", "generated", "extractive", "no_answer"]
 ANSWER_STATUSES: tuple[AnswerStatus, ...] = get_args(AnswerStatus)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -134,6 +135,28 @@ def test_sitemap_lastmod_lets_a_recrawl_skip_unchanged_pages(
     assert second.skipped >= 7
     assert not any(p == "/pas.html" for _, p, _ in handler.requests)
     assert (second.new, second.changed, second.deleted) == (0, 0, 0)
+
+
+def test_a_304_renews_the_sitemap_trust_window(
+    isolated_home: Path, site_server: SiteFactory
+) -> None:
+    """Once the trust window lapsed, pages are asked for again; their 304s renew the trust,
+    so the next crawl skips them by the sitemap again instead of asking every day."""
+    site = calm(site_server("basic"))
+    write_source(isolated_home, "testrup", site.url, sitemaps=[site.url + "/sitemap.xml"])
+    run_crawl(["testrup"])
+    database = Settings.load().database
+    with sqlite3.connect(database) as conn:  # as if the last fetch was ten days ago
+        conn.execute("UPDATE resources SET last_fetched_at = '2026-01-02T00:00:00.000+00:00'")
+    handler = site_handler(site)
+    handler.requests.clear()
+    lapsed = run_crawl(["testrup"])[0]
+    assert lapsed.not_modified >= 7 and lapsed.skipped == 0, lapsed
+    assert any(p == "/pas.html" for _, p, _ in handler.requests)
+    handler.requests.clear()
+    renewed = run_crawl(["testrup"])[0]
+    assert renewed.skipped >= 7, renewed
+    assert not any(p == "/pas.html" for _, p, _ in handler.requests)
 
 
 def test_cli_crawl_prints_a_summary_and_exits_3_when_pages_failed(

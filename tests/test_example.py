@@ -1,4 +1,5 @@
-"""The bundled example through `muni-crawl demo`: borger.dk local sections, selvbetjening entries,
+"""The bundled example through `muni-crawl demo`: borger.dk articles through the fake
+ArticleExport service (national text once, local text per municipality), the local-variables feed,
 sitemap indexes, PDFs, robots.txt, and a re-run that stores nothing new."""
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ def test_demo_crawls_the_example_sites_and_a_rerun_is_incremental(isolated_home:
     assert laege + "#kommune-998" not in {
         p.url for p in pages if p.url.startswith(borger + "/pension/folkepension.html")
     }
-    # selvbetjening.nu entries are one page each, tagged with their municipality
-    entry = by_url["http://127.0.0.1:8763/kommune/999.html#sb-999-parkering"]
+    # the local-variables feed (a semicolon CSV with a BOM): one page per record, cited with its
+    # own link, tagged with its municipality; a record for a municipality that is not a tenant
+    # of the source is skipped and counted
+    entry = by_url["https://selvbetjening.eksempel.dk/parkering"]
     assert entry.scope == "local" and entry.municipality_code == 999
-    assert "selvbetjening.eksempel.dk/parkering" in entry.text
+    assert "600 kr." in entry.text and entry.title == "Ansøg om beboerparkeringstilladelse"
+    assert not any("aarhus" in p.url for p in pages)
+    assert "1 record(s) for municipalities this source does not feed" in first.stdout
     naboby_entries = [
         p for p in pages if p.source == "example-selvbetjening" and p.municipality_code == 998
     ]

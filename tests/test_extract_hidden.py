@@ -8,11 +8,14 @@ that CSS lets a child undo, and screen-reader headings, must not take real conte
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from muni_crawl import Settings, Store, run_crawl
+from muni_crawl.crawl.article_export import Article
+from muni_crawl.crawl.local_text import local_document, national_document
 from muni_crawl.extract import extract
 from tests.conftest import SiteFactory, calm, site_handler, write_source
 
@@ -297,31 +300,24 @@ def test_a_page_that_hides_everything_yields_no_document() -> None:
             extract(html.encode(), url="http://x.dk/", content_type="text/html")
 
 
-def test_borger_dk_local_sections_and_self_service_entries_drop_hidden_text() -> None:
-    borger = (
-        '<html lang="da"><body><main><article><h1>Pas</h1><p>Et pas koster 721 kr. for voksne'
-        " i hele landet, og ansøgningen sker i kommunens borgerservice.</p>"
-        '<section class="local-content" data-municipality-code="990"><h2>Lokal information</h2>'
-        f"<p>Borgerservice har åbent til 17.<!-- {PLANT} --></p>"
-        f'<p style="font-size:0">{PLANT}</p><template>{PLANT}</template></section>'
-        "</article></main></body></html>"
+def test_borger_dk_articles_drop_hidden_text_in_national_and_local_text() -> None:
+    """Content from the ArticleExport service is read as a browser shows it, like a page."""
+    body = (
+        '<div id="kernetekst"><div id="microArticle_1"><h2>Pris</h2><div><p>Et pas koster 721 kr.'
+        f' for voksne.<!-- {PLANT} --></p><p style="font-size:0">{PLANT}</p></div></div>'
+        "</div><!--/kernetekst-->"
     )
-    documents = extract(
-        borger.encode(), url="http://b.dk/pas", content_type="text/html", kind="borger_dk"
+    local = (
+        '<div id="microArticle_990"><h2>Lokal information</h2><div><p>Borgerservice har'
+        f" åbent til 17.</p><template>{PLANT}</template><p hidden>{PLANT}</p></div></div>"
     )
-    local = [d for d in documents if d.scope == "local"]
-    assert local and "åbent til 17" in local[0].text
+    national = Article(1, "Pas", "Om pas.", "https://borger.invalid/pas", body, "2026-01-05")
+    own = replace(national, content=body.replace("</div><!--", local + "</div><!--"))
+    local_text = local_document(national, own, 990, "Testrup")
+    assert local_text is not None and "åbent til 17" in local_text.text
+    documents = [national_document(national), local_text]
+    assert "721 kr." in documents[0].text
     assert not any("evil.example" in d.text for d in documents)
-    selvbetjening = (
-        '<html lang="da"><body><ul><li class="solution" data-municipality-code="990" id="pas">'
-        f"<h3>Bestil pas</h3><p>Book tid her.</p><p style='opacity:0'>{PLANT}</p>"
-        f"<a href='https://selvbetjening.invalid/pas'>Start</a><noscript>{PLANT}</noscript></li>"
-        "</ul></body></html>"
-    )
-    [entry] = extract(
-        selvbetjening.encode(), url="http://s.dk/", content_type="text/html", kind="selvbetjening"
-    )
-    assert "Book tid her" in entry.text and "evil.example" not in entry.text
 
 
 def test_a_crawled_page_with_planted_text_leaves_none_in_the_store(

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from muni_crawl import Settings, Store, build_indexes, load_registry, run_crawl
 from muni_crawl.cli import cli
-from muni_crawl.cli.common import EXIT_LOCKED, EXIT_PARTIAL
+from muni_crawl.cli.common import EXIT_LOCKED, EXIT_OVERDUE, EXIT_PARTIAL
 from muni_crawl.index import current_version
 from muni_crawl.locks import SourceLock
 from muni_crawl.schedule import due_sources
@@ -98,7 +98,9 @@ def test_status_and_schedule(isolated_home: Path, site_server: SiteFactory) -> N
     tenants = {t["tenant"]: t for t in report["tenants"]}
     assert tenants["testrup"]["passages"] > 0 and tenants["testrup"]["index_version"]
     table = runner.invoke(cli, ["status"])
-    assert table.exit_code == 0 and "OVERDUE" in table.stdout
+    assert table.exit_code == EXIT_OVERDUE and "OVERDUE" in table.stdout  # "never" is overdue
+    assert table.stderr == "overdue: never: never crawled\n"
     lines = runner.invoke(cli, ["schedule"]).stdout.splitlines()
-    assert any("crawl --due" in line and line.startswith("*/15") for line in lines)
+    # testrup's */5 schedule is kept: the --due line runs every 5 minutes, not every 15
+    assert any("crawl --due" in line and line.startswith("*/5 * * * *") for line in lines)
     assert f"MUNI_CRAWL_HOME={isolated_home.resolve()}" in lines

@@ -32,7 +32,10 @@ def test_the_shipped_spiders_folder_loads_with_real_sources() -> None:
     for slug in ("aarhus", "aalborg", "odense", "vejle", "varde", "koebenhavn", "example"):
         assert slug in registry.tenants
     kinds = {s.kind for s in registry.sources.values()}
-    assert kinds == {"municipal", "borger_dk", "selvbetjening"}
+    assert kinds == {"municipal", "borger_dk", "knowledge_base"}
+    assert registry.source("borger.dk").api and registry.source("borger.dk").allowed_domains == (
+        "www.borger.dk",
+    )
     assert registry.source("borger.dk").feeds("aarhus")
     assert registry.source("aarhus").feeds("aarhus") and not registry.source("aarhus").feeds(
         "vejle"

@@ -1,18 +1,19 @@
 """The `muni-crawl` command line: a thin click layer over the library.
 
-Data goes to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 failure,
-2 usage error, 3 partly failed (some sources or pages failed; see EXIT_PARTIAL).
+Data goes to stdout, progress and diagnostics to stderr. Exit codes (muni_crawl.cli.common):
+0 success, 1 failure, 2 usage error, 3 partly failed, 4 locked, 5 unreachable, 6 overdue.
+Logging (format, levels, the rotating --log-file) is set up here, by muni_crawl.logconfig.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from muni_crawl import logconfig
 from muni_crawl.cli.common import CliContext
 from muni_crawl.errors import MuniCrawlError
 
@@ -53,20 +54,63 @@ class MuniGroup(click.Group):
     help="Folder with spiders/, indexes/ and the database [env MUNI_CRAWL_HOME; default: .]",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output; only errors on stderr.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also log to this file (with INFO lines), rotated by size.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(logconfig.LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="Log lines as text, or one JSON object per line (for log shippers).",
+)
+@click.option(
+    "--log-max-mb",
+    type=click.FloatRange(logconfig.MIN_LOG_MB, logconfig.MAX_LOG_MB),
+    default=logconfig.DEFAULT_MAX_MB,
+    show_default=True,
+    help="Rotate the log file at this size (MB).",
+)
+@click.option(
+    "--log-backups",
+    type=click.IntRange(1, logconfig.MAX_BACKUPS),
+    default=logconfig.DEFAULT_BACKUPS,
+    show_default=True,
+    help="Rotated log files kept.",
+)
 @click.version_option(package_name="muni_crawl")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> None:
+def cli(
+    ctx: click.Context,
+    home: Path | None,
+    verbose: int,
+    quiet: bool,
+    log_file: Path | None,
+    log_format: str,
+    log_max_mb: float,
+    log_backups: int,
+) -> None:
     """Crawl municipal sites, borger.dk and selvbetjening.nu into a local store.
+
+    Log lines carry a timestamp, level and logger name; tracebacks only with -v. Without
+    --log-file they go to stderr (journald or docker logs keep them).
 
     Example: muni-crawl crawl --all
     """
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    logconfig.configure(
+        logconfig.LogOptions(
+            verbose=verbose,
+            quiet=quiet,
+            log_file=log_file,
+            log_format=log_format,
+            max_mb=log_max_mb,
+            backups=log_backups,
+        )
     )
-    # bm25s logs every index load at DEBUG; only the CLI, which owns the handlers, quiets it
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    ctx.call_on_close(logconfig.reset)
     ctx.obj = CliContext(
         home_path=home, verbose=verbose, quiet=quiet or not sys.stderr.isatty(), silent=quiet
     )
@@ -74,7 +118,7 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool) -> Non
 
 
 def _register() -> None:
-    from muni_crawl.cli import answer, crawl, demo, index, ops, pages, review, sources
+    from muni_crawl.cli import answer, crawl, demo, index, init, ops, pages, review, serve, sources
 
     cli.add_command(sources.sources)
     cli.add_command(crawl.crawl)
@@ -89,6 +133,8 @@ def _register() -> None:
     cli.add_command(pages.runs)
     cli.add_command(demo.demo)
     cli.add_command(demo.serve_example)
+    cli.add_command(init.init)
+    cli.add_command(serve.serve)
 
 
 _register()

@@ -17,11 +17,14 @@ from muni_crawl.home import Home
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Every exit code of every command (docs/operations.md has the table).
 EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
-EXIT_LOCKED = 4
+EXIT_FAILURE = 1  # a clear error, or nothing could be crawled
+EXIT_USAGE = 2  # bad options or arguments
+EXIT_PARTIAL = 3  # some sources or pages failed, or a source looked broken (anomaly)
+EXIT_LOCKED = 4  # a source is being crawled by another process
+EXIT_UNREACHABLE = 5  # a source did not answer at all (refused, DNS, TLS, timeout)
+EXIT_OVERDUE = 6  # status: a source is overdue by its schedule (nothing failing)
 
 
 @dataclass

@@ -10,16 +10,16 @@ import click
 from muni_crawl.answer import Answerer
 from muni_crawl.cli.common import EXIT_FAILURE, CliContext, emit, pass_home
 from muni_crawl.cli.crawl import SUMMARY_COLUMNS, exit_code, summary_row
+from muni_crawl.example.seed import EXAMPLE_SOURCES, EXAMPLE_TENANTS, is_empty, seed_spiders
 from muni_crawl.example.server import EXAMPLE_SITES, serve_examples
 from muni_crawl.index import build_indexes
 from muni_crawl.refresh import refresh
 
-EXAMPLE_SOURCES = ("example", "naboby", "example-borger", "example-selvbetjening")
-EXAMPLE_TENANTS = ("example", "naboby")
 DEMO_QUESTIONS = (
     ("example", "Hvornår henter I storskrald?"),
     ("naboby", "Hvornår henter I storskrald?"),
     ("example", "How much does a passport for a child cost?"),
+    ("example", "Hvad koster en beboerparkeringstilladelse?"),  # from the local-variables feed
     ("naboby", "Hvad er hovedstaden i Frankrig?"),
 )
 
@@ -35,6 +35,33 @@ def _start_sites() -> list:  # type: ignore[type-arg]
         sys.exit(EXIT_FAILURE)
 
 
+def _check_example_sources(ctx: CliContext) -> None:
+    """Seed a home whose spiders/ is missing or empty with the packaged example files; refuse
+    one that has other sources but not the example's (the demo would crawl into their store)."""
+    spiders_dir = ctx.home.paths.spiders_dir
+    if is_empty(spiders_dir):
+        try:
+            written = seed_spiders(spiders_dir)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot copy the bundled example's spiders files into {spiders_dir}: {exc}"
+            ) from exc
+        if not ctx.silent:
+            click.echo(
+                f"{spiders_dir} had no source files: copied the bundled example's sources and"
+                f" tenants into it ({', '.join(p.name for p in written)})",
+                err=True,
+            )
+        ctx.home.reload_registry()
+    missing = [name for name in EXAMPLE_SOURCES if name not in ctx.home.registry.sources]
+    if missing:
+        raise click.ClickException(
+            f"{spiders_dir} has no {', '.join(missing)} source file(s), and it holds other"
+            " files, so the demo leaves it alone. Run the demo in a home of its own:"
+            " `muni-crawl --home <empty folder> demo` copies the example's files there"
+        )
+
+
 @click.command()
 @pass_home
 def demo(ctx: CliContext) -> None:
@@ -42,16 +69,12 @@ def demo(ctx: CliContext) -> None:
 
     Runs fully offline: with no LLM configured the answers are extractive. Run it twice to
     see the incremental re-crawl store nothing new and the re-index compute no embeddings.
+    A home whose spiders/ folder is missing or empty gets the example's files first (they
+    ship with the package), so it works from a plain install in an empty folder.
 
     Example: muni-crawl demo
     """
-    registry = ctx.home.registry
-    missing = [name for name in EXAMPLE_SOURCES if name not in registry.sources]
-    if missing:
-        raise click.ClickException(
-            f"{ctx.home.settings.spiders_dir} has no {', '.join(missing)} source file(s); run the"
-            " demo in a checkout of the muni_crawl repository (its spiders/ folder has them)"
-        )
+    _check_example_sources(ctx)
     sites = _start_sites()
     try:
         click.echo("Serving the example sites: " + ", ".join(s.url for s in sites), err=True)

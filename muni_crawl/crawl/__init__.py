@@ -1,16 +1,13 @@
-"""Crawling: run_crawl() starts one worker process per source and collects their summaries.
+"""Crawling: run_crawl() runs one worker process per source, several at once, and collects
+their summaries in the order of the names given.
 
-The parent supervises its worker so that neither outlives the other's intent:
-- SIGTERM and SIGINT received while a worker runs are forwarded to it (once: the worker runs
-  in its own session, so a terminal's Ctrl-C does not reach it twice). Scrapy then stops
-  cleanly, the worker stores and prints its summary and releases the source's lock. The
-  parent waits for it (killing it only after a grace period), crawls no further sources, and
-  then hands the signal to the handler that was installed before, so a caller's own handling
-  (the CLI's, or Python's KeyboardInterrupt) still happens, after the cleanup.
-- A worker dies with its parent (Linux: PR_SET_PDEATHSIG), so killing the parent outright
-  (kill -9 of its process group, the OOM killer) leaves no worker crawling on its own.
-- A worker that dies without a summary (an ImportError from a broken install, a crash, a kill)
-  is reported with the cause taken from its stderr, which is still shown as it was.
+Up to `crawl_workers` sources are crawled at the same time (see `worker_limit`), but never two
+that share a host (muni_crawl.crawl.hosts): each host is throttled by one Scrapy crawl's own
+delay and AutoThrottle, never by two at once. A source that fails does not stop the others.
+Stop signals, worker deaths and stderr are handled by muni_crawl.crawl.supervisor: a
+SIGTERM/SIGINT is forwarded to every running worker, and the sources not started yet are
+reported as not crawled. With several workers at once, each line a worker writes to stderr
+starts with its source's name, and a line per finished source says how it went.
 """
 
 from __future__ import annotations
@@ -20,29 +17,38 @@ import logging
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from types import FrameType, TracebackType
-from typing import IO, Any
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
 
-from muni_crawl.errors import CrawlError
+from muni_crawl import logconfig
+from muni_crawl.config import CrawlSettings, out_of_range, setting_metadata
+from muni_crawl.crawl.hosts import share_a_host
+from muni_crawl.crawl.supervisor import (
+    STOP_SIGNALS,
+    StopSignals,
+    WorkerOutcome,
+    WorkerProcess,
+    tie_to_parent,
+)
+from muni_crawl.errors import ConfigError, CrawlError
 from muni_crawl.home import Home, HomeLike
+from muni_crawl.sources import SourceSpec
 from muni_crawl.types import CrawlSummary
 
-__all__ = ["crawl_one", "run_crawl", "tie_to_parent"]
+__all__ = ["STOP_SIGNALS", "crawl_one", "run_crawl", "tie_to_parent", "worker_limit"]
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-# after a forwarded stop signal the worker may take its download timeout plus this long
+# after a forwarded stop signal a worker may take its download timeout plus this long
 STOP_GRACE_S = 15.0
-# how much of the worker's stderr is kept to find the cause of a crash
-STDERR_TAIL_BYTES = 16_384
 MAX_CAUSE_CHARS = 300
+POLL_S = 0.1  # how often the running workers are looked at
+# the default number of workers, whatever the CPU count (see worker_limit)
+MIN_DEFAULT_WORKERS = 2
+MAX_DEFAULT_WORKERS = 8
 
 
 def run_crawl(
@@ -51,123 +57,146 @@ def run_crawl(
     home: HomeLike = None,
     progress: bool = False,
     verbose: int = 0,
+    workers: int | None = None,
 ) -> list[CrawlSummary]:
-    """Crawl the named sources (every enabled source when None), one after another.
+    """Crawl the named sources (every enabled source when None), up to `workers` at once
+    (default: the crawl_workers setting), and return one summary per source, in order.
 
     A source that fails does not stop the others: its summary has status 'failed' and a
-    message. Unknown source names raise UnknownSourceError before anything is crawled.
-    SIGTERM or SIGINT stops the running source cleanly and skips the rest (see module doc).
+    message. Unknown source names raise UnknownSourceError and a bad `workers` ConfigError
+    before anything is crawled. SIGTERM or SIGINT stops the running sources cleanly and
+    skips the rest (see muni_crawl.crawl.supervisor).
     """
     home = Home.of(home)
+    # create or migrate the database once, before workers open it at the same moment
+    home.page_store().close()
     registry = home.registry
     if sources is None:
-        names = [s.name for s in registry.sources.values() if s.enabled]
+        specs = [s for s in registry.sources.values() if s.enabled]
     else:
-        names = list(dict.fromkeys(sources))
-        for name in names:
-            registry.source(name)
-    summaries = []
-    with _StopSignals() as stops:
-        for name in names:
-            if stops.received is not None:
-                summaries.append(
-                    CrawlSummary(
-                        source=name,
-                        run_id=0,
-                        status="failed",
-                        message=f"not crawled: stopped by {stops.name}",
-                    )
-                )
-                continue
-            try:
-                summaries.append(
-                    _crawl_supervised(name, home, progress=progress, verbose=verbose, stops=stops)
-                )
-            except CrawlError as exc:
-                log.error("%s", exc)
-                summaries.append(
-                    CrawlSummary(source=name, run_id=0, status="failed", message=str(exc))
-                )
-    return summaries
+        specs = [registry.source(name) for name in dict.fromkeys(sources)]
+    limit = worker_limit(home.settings.crawl, workers)
+    with StopSignals() as stops:
+        return _crawl_all(specs, home, limit, progress=progress, verbose=verbose, stops=stops)
 
 
 def crawl_one(source: str, *, home: Home, progress: bool = False, verbose: int = 0) -> CrawlSummary:
-    """Crawl one source in a worker process and return its summary."""
-    with _StopSignals() as stops:
-        return _crawl_supervised(source, home, progress=progress, verbose=verbose, stops=stops)
+    """Crawl one source in a worker process and return its summary (CrawlError if it failed
+    without one)."""
+    with StopSignals() as stops:
+        worker = _start(source, home, progress=progress, verbose=verbose, stops=stops)
+        try:
+            outcome = worker.wait(POLL_S)
+        except BaseException:
+            worker.kill()
+            raise
+        return _summary(source, outcome, stops)
 
 
-class _StopSignals:
-    """Defers SIGTERM/SIGINT while workers run: forwards them to the running worker and hands
-    them to the previous handlers on exit. Inert outside the main thread, where Python cannot
-    install signal handlers (the worker then shares our process group, as any child does)."""
+def worker_limit(settings: CrawlSettings, workers: int | None = None) -> int:
+    """How many sources to crawl at once: `workers`, else the crawl_workers setting, else the
+    CPU count, but at least 2 and at most 8.
 
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.worker: subprocess.Popen[bytes] | None = None
-        self.forwarded = 0
-        self.active = False
-        self._previous: dict[int, Any] = {}
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.received).name if self.received is not None else ""
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._on_signal)
-            self.active = True
-        return self
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is None:
-            self.received = signum
-        if self.worker is not None:
-            # a second signal reaches the worker too: Scrapy then stops without waiting
-            self.forward(signum)
-
-    def forward(self, signum: int) -> None:
-        if self.worker is not None:
-            self.forwarded += 1
-            self.worker.send_signal(signum)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        self._previous.clear()
-        if self.active and self.received is not None:
-            signal.raise_signal(self.received)
+    A crawl worker mostly waits: for the per-host delay (politeness, 0.5 s by default) and for
+    the network. Its CPU goes on parsing and extracting pages, about 8 ms a page, so even one
+    core keeps two workers busy, and more cores extract for more workers. Past 8 the limit is
+    memory (about 150 MiB per worker) and the one SQLite writer every worker shares, not CPU;
+    raise it by hand on a large machine.
+    """
+    if workers is None:
+        workers = settings.crawl_workers
+    if workers is None:
+        return max(MIN_DEFAULT_WORKERS, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
+    meta = setting_metadata("crawl_workers")
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise ConfigError(f"workers: expected a whole number, got {workers!r}")
+    problem = out_of_range(meta, workers)
+    if problem is not None:
+        raise ConfigError(f"workers (crawl workers at once): {problem}")
+    return workers
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def tie_to_parent(parent_pid: int | None) -> None:
-    """Called by a worker: be killed when the parent that started it dies. The parent runs
-    the worker in a session of its own (so that a Ctrl-C reaches it once, forwarded), which
-    also means that killing the parent's process group would no longer reach the worker."""
-    if parent_pid is None or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
+def _crawl_all(
+    specs: list[SourceSpec],
+    home: Home,
+    limit: int,
+    *,
+    progress: bool,
+    verbose: int,
+    stops: StopSignals,
+) -> list[CrawlSummary]:
+    """Keep up to `limit` workers running, first come first started, skipping (for now) a
+    source that shares a host with a running one; stop starting new ones on a stop signal."""
+    together = min(limit, len(specs)) > 1
+    pending = list(specs)
+    running: list[tuple[SourceSpec, WorkerProcess]] = []
+    done: dict[str, CrawlSummary] = {}
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):  # not glibc-like: the worker merely outlives a kill -9
-        return
-    if os.getppid() != parent_pid:  # the parent died before the tie was made
-        sys.exit(1)
+        while pending or running:
+            if stops.received is not None:
+                for spec in pending:
+                    done[spec.name] = _failed(spec.name, f"not crawled: stopped by {stops.name}")
+                pending.clear()
+            for spec in list(pending):
+                if len(running) >= limit:
+                    break
+                if any(share_a_host(spec, other) for other, _ in running):
+                    continue
+                pending.remove(spec)
+                try:
+                    label = spec.name if together else None
+                    worker = _start(spec.name, home, progress, verbose, stops, label=label)
+                except CrawlError as exc:
+                    log.error("%s", exc)
+                    done[spec.name] = _failed(spec.name, str(exc))
+                    continue
+                running.append((spec, worker))
+            for spec, worker in list(running):
+                outcome = worker.poll()
+                if outcome is None:
+                    continue
+                running.remove((spec, worker))
+                done[spec.name] = _settle(spec.name, outcome, stops)
+                if together and progress:
+                    _announce(done[spec.name], len(done), len(specs))
+            if running:
+                time.sleep(POLL_S)
+    finally:
+        for _, worker in running:  # an exception here: leave no worker behind
+            worker.kill()
+    return [done[spec.name] for spec in specs]
 
 
-def _crawl_supervised(
-    source: str, home: Home, *, progress: bool, verbose: int, stops: _StopSignals
-) -> CrawlSummary:
+def _failed(source: str, message: str) -> CrawlSummary:
+    return CrawlSummary(source=source, run_id=0, status="failed", message=message)
+
+
+def _settle(source: str, outcome: WorkerOutcome, stops: StopSignals) -> CrawlSummary:
+    """The worker's summary; a failed one (logged) when it left none or reported an error."""
+    try:
+        return _summary(source, outcome, stops)
+    except CrawlError as exc:
+        log.error("%s", exc)
+        return _failed(source, str(exc))
+
+
+def _announce(summary: CrawlSummary, finished: int, total: int) -> None:
+    """One line on stderr per finished source, while others still run."""
+    what = f"{summary.status}, {summary.fetched} fetched, {summary.failed} failed"
+    if summary.status in ("failed", "locked", "unreachable") and summary.message:
+        what = f"{summary.status}: {summary.message}"
+    print(f"{summary.source}: {what} ({finished} of {total} done)", file=sys.stderr, flush=True)
+
+
+def _start(
+    source: str,
+    home: Home,
+    progress: bool,
+    verbose: int,
+    stops: StopSignals,
+    *,
+    label: str | None = None,
+) -> WorkerProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -181,8 +210,16 @@ def _crawl_supervised(
     if not progress:
         cmd.append("--quiet")
     cmd += ["-v"] * verbose
+    cmd += logconfig.worker_arguments()  # log as this process does (the CLI's --log-* options)
     grace = home.settings.crawl.download_timeout + STOP_GRACE_S
-    outcome = _run_worker(cmd, stops, grace_s=grace)
+    try:
+        return WorkerProcess(cmd, stops, grace_s=grace, label=label)
+    except OSError as exc:  # no process could be started (too many processes, no memory)
+        raise CrawlError(source, f"cannot start a crawl worker: {exc}") from exc
+
+
+def _summary(source: str, outcome: WorkerOutcome, stops: StopSignals) -> CrawlSummary:
+    """The summary a worker printed, or CrawlError saying why there is none."""
     data = _last_json_line(outcome.stdout)
     if data is None:
         raise CrawlError(source, _death_message(outcome))
@@ -191,7 +228,7 @@ def _crawl_supervised(
     if "error" in data:
         raise CrawlError(source, data["error"])
     summary = CrawlSummary(**data)
-    if stops.received is not None:
+    if outcome.signalled:
         note = f"stopped by {stops.name}"
         summary = replace(
             summary, message=f"{note}; {summary.message}" if summary.message else note
@@ -212,95 +249,7 @@ def _last_json_line(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-@dataclass(frozen=True)
-class _WorkerOutcome:
-    """How a worker process ended: exit status, its stdout, and the end of its stderr."""
-
-    returncode: int
-    stdout: str
-    stderr_tail: str
-    killed_after_grace: bool = False
-
-
-def _run_worker(cmd: list[str], stops: _StopSignals, *, grace_s: float) -> _WorkerOutcome:
-    """Run the worker, passing its stderr through to ours, until it exits."""
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=stops.active
-    )
-    stops.worker, stops.forwarded = proc, 0
-    if stops.received is not None and not stops.forwarded:  # it came while the worker started
-        stops.forward(stops.received)
-    stdout: list[bytes] = []
-    tail = _StderrTail()
-    assert proc.stdout is not None and proc.stderr is not None
-    readers = [
-        threading.Thread(target=_drain, args=(proc.stdout, stdout.append), daemon=True),
-        threading.Thread(target=_drain, args=(proc.stderr, tail.feed), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    deadline: float | None = None
-    killed = False
-    try:
-        while True:
-            try:
-                proc.wait(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if stops.received is not None and deadline is None:
-                    deadline = time.monotonic() + grace_s
-                if deadline is not None and time.monotonic() > deadline and not killed:
-                    log.error(
-                        "crawl worker %d did not stop within %.0f s; killing it", proc.pid, grace_s
-                    )
-                    proc.kill()
-                    killed = True
-    finally:
-        if proc.poll() is None:  # an exception in this process: do not leave the worker behind
-            proc.kill()
-            proc.wait()
-        stops.worker = None
-        for reader in readers:
-            reader.join(timeout=5)
-    return _WorkerOutcome(
-        proc.returncode, b"".join(stdout).decode("utf-8", "replace"), tail.text(), killed
-    )
-
-
-def _drain(stream: IO[bytes], sink: Callable[[bytes], object]) -> None:
-    """Forward what a pipe delivers as it arrives (progress lines must not wait for a buffer)."""
-    with stream:
-        for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
-            sink(chunk)
-
-
-class _StderrTail:
-    """Passes the worker's stderr through to ours and keeps its last few kilobytes."""
-
-    def __init__(self) -> None:
-        self._tail = bytearray()
-        self._lock = threading.Lock()
-
-    def feed(self, chunk: bytes) -> None:
-        _write_all(2, chunk)
-        with self._lock:
-            self._tail += chunk
-            del self._tail[:-STDERR_TAIL_BYTES]
-
-    def text(self) -> str:
-        with self._lock:
-            return bytes(self._tail).decode("utf-8", "replace")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        while data:
-            data = data[os.write(fd, data) :]
-    except OSError:  # our stderr is closed: the tail is still kept for the message
-        pass
-
-
-def _death_message(outcome: _WorkerOutcome) -> str:
+def _death_message(outcome: WorkerOutcome) -> str:
     """Why a worker left no summary, in one line an operator can act on."""
     if outcome.killed_after_grace:
         what = "crawl worker did not stop in time after a stop signal and was killed"

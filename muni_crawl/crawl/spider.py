@@ -1,7 +1,8 @@
-"""The Scrapy spider that crawls one source politely and incrementally into the store.
+"""The Scrapy spider that crawls one website politely and incrementally into the store.
 
-One spider class serves every kind of source; what differs by kind (splitting borger.dk local
-sections, selvbetjening.nu entries) happens in extraction. Requests are normalised and
+It reads the sources that are crawled page by page (municipal sites, national agencies);
+borger.dk's service and knowledge-base feeds have spiders of their own (article_spider,
+feed_spider) that store into the same tables. Requests are normalised and
 deduplicated here, with the crawl-trap guards (depth, page cap, query variants, loops).
 Links, sitemap entries and canonical URLs outside the source are dropped here; requests that
 leave it anyway (redirects, meta refreshes) are refused by the offsite guard before they are
@@ -30,6 +31,7 @@ from twisted.python.failure import Failure
 
 from muni_crawl.config import CrawlSettings
 from muni_crawl.crawl.middleware import OffsiteRefused
+from muni_crawl.crawl.reachability import NetworkFailures
 from muni_crawl.extract import EXTRACTOR_VERSION, ExtractionError, extract, is_pdf
 from muni_crawl.sources import SourceSpec
 from muni_crawl.store import PageStore, ResourceState
@@ -71,6 +73,9 @@ class SourceSpider(scrapy.Spider):
         self.query_variants: Counter[str] = Counter()
         self.capped = False
         self.counts: Counter[str] = Counter()
+        # why requests got no answer at all (the worker's `unreachable`), and the first errors
+        self.network = NetworkFailures(settings.download_timeout)
+        self.first_failures: list[str] = []
         self.show_progress = progress
         self._last_progress = 0.0
         # links of pages not downloaded this run (304, sitemap skip), followed from the store
@@ -214,7 +219,6 @@ class SourceSpider(scrapy.Spider):
                 response.body,
                 url=self._canonical(response, url),
                 content_type=content_type,
-                kind=self.spec.kind,
                 encoding=encoding,
             )
         except ExtractionError as exc:
@@ -283,6 +287,7 @@ class SourceSpider(scrapy.Spider):
             self.counts["robots"] += 1
             log.debug("robots.txt forbids %s", url)
             return
+        self.network.note(failure)
         self._fail(url, _describe(failure))
 
     def on_sitemap_error(self, failure: Failure) -> None:
@@ -293,6 +298,7 @@ class SourceSpider(scrapy.Spider):
             return
         if url.endswith("/robots.txt"):
             return  # no robots.txt: nothing to discover
+        self.network.note(failure)
         self._fail(url, "sitemap: " + _describe(failure))
 
     def _refused(self, refused: OffsiteRefused, request: Request | None = None) -> None:
@@ -306,6 +312,8 @@ class SourceSpider(scrapy.Spider):
 
     def _fail(self, url: str, error: str) -> None:
         log.warning("%s: %s: %s", self.spec.name, url, error)
+        if len(self.first_failures) < 3:
+            self.first_failures.append(f"{url}: {error}")
         self.store.record_failure(self.run_id, self.spec.name, url, error)
         self.counts["failed"] += 1
         self._progress()

@@ -3,6 +3,12 @@
 Scrapy's Twisted reactor cannot be restarted inside a process, and a crawl is the part most
 likely to be killed; running each crawl in a child process keeps the caller's process clean and
 turns a crash into a reported failure. The summary is the last line of stdout, as JSON.
+
+The run's status: `unreachable` when nothing answered and a start request failed for a
+network reason (see reachability), `anomaly` when the site answered but looks broken, else
+`failed` (nothing fetched), `partial` (some failures, or stopped early) or `ok`. Neither an
+unreachable nor an anomalous run stores a version or deletes a page. The worker logs as the
+CLI that started it does (its --log-* options, see muni_crawl.logconfig).
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from muni_crawl.config import CrawlSettings
+from muni_crawl import logconfig
+from muni_crawl.config import CrawlSettings, environment_checked
 from muni_crawl.crawl.spider import SourceSpider
 from muni_crawl.errors import CrawlError, MuniCrawlError
 from muni_crawl.home import Home
@@ -23,7 +30,7 @@ from muni_crawl.sources import SourceSpec
 from muni_crawl.store import PageStore, VersionCounts
 from muni_crawl.versioning import finalise
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("muni_crawl.crawl.worker")  # its name also when run as __main__
 
 EXIT_LOCKED = 4
 
@@ -46,7 +53,8 @@ def scrapy_settings(spec: SourceSpec, settings: CrawlSettings, verbose: int = 0)
     return {
         "BOT_NAME": "muni_crawl",
         "USER_AGENT": settings.user_agent,
-        "ROBOTSTXT_OBEY": True,
+        # a service or an export is meant for programs; robots.txt governs crawled pages
+        "ROBOTSTXT_OBEY": not spec.reads_service,
         "ROBOTSTXT_USER_AGENT": "muni_crawl",
         "DOWNLOAD_DELAY": delay,
         "DOWNLOAD_DELAY_JITTER": 0.5 if delay > 0 else 0,
@@ -66,8 +74,9 @@ def scrapy_settings(spec: SourceSpec, settings: CrawlSettings, verbose: int = 0)
         "DEPTH_LIMIT": 0,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
-        "LOG_LEVEL": ("WARNING", "INFO", "DEBUG")[min(verbose, 2)],
-        "LOG_INSTALL_ROOT_HANDLER": True,
+        "LOG_LEVEL": _scrapy_level(verbose),
+        # the worker's handlers are muni_crawl's (logconfig): one line format, one log file
+        "LOG_INSTALL_ROOT_HANDLER": False,
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
         "DOWNLOADER_MIDDLEWARES": {
             "muni_crawl.crawl.middleware.OffsiteGuardMiddleware": OFFSITE_GUARD_PRIORITY,
@@ -82,6 +91,22 @@ def scrapy_settings(spec: SourceSpec, settings: CrawlSettings, verbose: int = 0)
     }
 
 
+def spider_for(spec: SourceSpec, home: Home) -> tuple[type[Any], dict[str, Any]]:
+    """The spider that reads this kind of source, and what it needs beyond the common arguments:
+    a service or feed knows its tenants' municipality codes (local text for exactly those)."""
+    if not spec.reads_service:
+        return SourceSpider, {}
+    municipalities = {t.code: t.name for t in home.registry.tenants_of(spec)}
+    if spec.api is not None:
+        from muni_crawl.crawl.article_spider import ArticleExportSpider
+
+        return ArticleExportSpider, {"municipalities": municipalities}
+    from muni_crawl.crawl.feed_spider import FeedSpider, feed_credentials
+
+    feed_credentials(spec)  # a missing token fails the source here, naming the variable
+    return FeedSpider, {"municipalities": municipalities, "home": home.path}
+
+
 def crawl_source(
     spec: SourceSpec, home: Home, *, progress: bool = True, verbose: int = 0
 ) -> dict[str, Any]:
@@ -91,25 +116,39 @@ def crawl_source(
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
+    spider_class, extra = spider_for(spec, home)  # before the run: a missing token fails here
     store = home.page_store()
     live_before = store.live_resource_count(spec.name)
     run_id = store.start_run(spec.name)
     close_reason: list[str] = []
-    spiders: list[SourceSpider] = []
+    spiders: list[Any] = []
+    answers: list[int] = []  # HTTP responses of any status: the source is reachable
 
-    def on_opened(spider: SourceSpider) -> None:
+    def on_opened(spider: Any) -> None:
         spiders.append(spider)
 
-    def on_closed(spider: SourceSpider, reason: str) -> None:
+    def on_closed(spider: Any, reason: str) -> None:
         close_reason.append(reason)
 
+    def on_response(**kwargs: Any) -> None:
+        answers.append(1)
+
     process = CrawlerProcess(scrapy_settings(spec, settings, verbose))
-    crawler = process.create_crawler(SourceSpider)
+    # Scrapy's own defaults (set by CrawlerProcess) log everything of scrapy.* at DEBUG
+    logging.getLogger("scrapy").setLevel(_scrapy_level(verbose))
+    crawler = process.create_crawler(spider_class)
     # signal receivers are weakly referenced: keep named functions alive until the end
     crawler.signals.connect(on_opened, signal=signals.spider_opened)
     crawler.signals.connect(on_closed, signal=signals.spider_closed)
+    crawler.signals.connect(on_response, signal=signals.response_received)
     process.crawl(
-        crawler, spec=spec, store=store, run_id=run_id, settings=settings, progress=progress
+        crawler,
+        spec=spec,
+        store=store,
+        run_id=run_id,
+        settings=settings,
+        progress=progress,
+        **extra,
     )
     process.start()
     spider = spiders[0] if spiders else None
@@ -123,8 +162,15 @@ def crawl_source(
         and seen > 0
         and failed <= MAX_FAILED_SHARE_FOR_DELETIONS * (seen + failed)
     )
-    anomaly = detect_anomaly(store, spec.name, run_id, live_before, seen, failed)
-    if anomaly:
+    unreachable = unreachable_cause(spider, answered=len(answers))
+    anomaly = (
+        None if unreachable else detect_anomaly(store, spec.name, run_id, live_before, seen, failed)
+    )
+    if unreachable:
+        # nothing answered: nothing can be judged changed or gone
+        log.warning("%s: unreachable, nothing stored as changed: %s", spec.name, unreachable)
+        counts = VersionCounts()
+    elif anomaly:
         # keep every page version (and so the tenants' indexes) as they were: a broken site
         # must not wipe what citizens are served
         log.error("%s: crawl anomaly, nothing stored as changed: %s", spec.name, anomaly)
@@ -133,7 +179,9 @@ def crawl_source(
         counts = finalise(
             store, spec.name, run_id, complete=complete, ratio=settings.boilerplate_ratio
         )
-    if anomaly:
+    if unreachable:
+        status = "unreachable"
+    elif anomaly:
         status = "anomaly"
     elif seen == 0 and failed > 0:
         status = "failed"
@@ -146,6 +194,13 @@ def crawl_source(
         message = (message + "; " if message else "") + "page cap reached"
     if anomaly:
         message = (message + "; " if message else "") + anomaly
+    if unreachable:
+        message = unreachable + (f"; {message}" if message else "")
+    else:
+        for note in getattr(spider, "notes", []):  # records skipped, articles not exportable
+            message = (message + "; " if message else "") + note
+    if status == "failed" and not message:
+        message = "; ".join(getattr(spider, "first_failures", [])) or None
     store.finish_run(
         run_id,
         status,
@@ -159,6 +214,19 @@ def crawl_source(
     summary = store.run_summary(run_id).to_dict()
     store.close()
     return summary
+
+
+def unreachable_cause(spider: Any, answered: int) -> str | None:
+    """The network causes, when no request got an HTTP answer and one failed for a network
+    reason (with nothing answered, only the start requests were sent); else None."""
+    network = getattr(spider, "network", None)
+    if answered or network is None or not network.causes:
+        return None
+    return str(network.message())
+
+
+def _scrapy_level(verbose: int) -> str:
+    return ("WARNING", "INFO", "DEBUG")[min(verbose, 2)]
 
 
 def detect_anomaly(
@@ -183,13 +251,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument("--parent-pid", type=int, help="die with this process (crawl_one)")
+    parser.add_argument("--log-format", choices=logconfig.LOG_FORMATS, default="text")
+    parser.add_argument("--log-quiet", action="store_true", help="only errors on stderr")
+    parser.add_argument("--log-file", type=Path)
+    parser.add_argument("--log-max-mb", type=float, default=logconfig.DEFAULT_MAX_MB)
+    parser.add_argument("--log-backups", type=int, default=logconfig.DEFAULT_BACKUPS)
     args = parser.parse_args(argv)
     import signal
-    import traceback
 
     from muni_crawl.crawl import tie_to_parent
 
     tie_to_parent(args.parent_pid)
+    logconfig.configure(
+        logconfig.LogOptions(
+            verbose=args.verbose,
+            quiet=args.log_quiet,
+            log_file=args.log_file,
+            log_format=args.log_format,
+            max_mb=args.log_max_mb,
+            backups=args.log_backups,
+        ),
+        source=args.source,
+    )
+    environment_checked()  # the parent process has reported unknown MUNI_CRAWL_* variables
 
     # until Scrapy installs its graceful handlers, a stop request ends the worker through the
     # except clauses below, so it still prints a summary (the lock dies with the process)
@@ -216,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"source": args.source, "error": "stopped by a signal before crawling"}))
         return 1
     except Exception as exc:  # a bug or a broken install: the operator needs the cause
-        traceback.print_exc(file=sys.stderr)
+        # the traceback with -v; one line (and the cause in the summary) otherwise
+        log.error("%s: crawl worker crashed", args.source, exc_info=True)
         message = " ".join(str(exc).split())[:300]
         cause = type(exc).__name__ + (f": {message}" if message else "")
         print(json.dumps({"source": args.source, "error": f"crawl worker crashed: {cause}"}))

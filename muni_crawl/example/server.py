@@ -102,6 +102,14 @@ class StaticSiteHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class _Server(ThreadingHTTPServer):
+    """A threading server whose listen queue holds a crawler's burst of parallel requests (the
+    default of 5 refuses connections when Scrapy opens 16 at once)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class RunningSite:
     """A site being served in a background thread; stop() shuts it down."""
@@ -127,8 +135,7 @@ def serve(
     """Serve `root` on host:port (0 = any free port) in a daemon thread."""
     attrs = {"root": root, "base_url": ""}
     cls: type[StaticSiteHandler] = type(f"{handler.__name__}_{name or 'site'}", (handler,), attrs)
-    server = ThreadingHTTPServer((host, port), cls)
-    server.daemon_threads = True
+    server = _Server((host, port), cls)
     url = f"http://{host}:{server.server_address[1]}"
     cls.base_url = url
     thread = threading.Thread(target=server.serve_forever, name=f"site-{name}", daemon=True)
@@ -137,11 +144,19 @@ def serve(
 
 
 def serve_examples(host: str = "127.0.0.1") -> list[RunningSite]:
-    """Serve the bundled example sites on their fixed ports (see spiders/example*.toml)."""
+    """Serve the bundled example sites on their fixed ports (see spiders/example*.toml): the
+    municipal sites, the borger.dk-like pages with a fake ArticleExport service, and the
+    knowledge-base feed (a CSV of local variables)."""
+    from muni_crawl.example.article_service import ArticleExportHandler, catalogue_from_pages
+
     running = []
     try:
         for name, port in EXAMPLE_SITES.items():
-            running.append(serve(SITES_DIR / name, host, port, name=name))
+            handler: type[StaticSiteHandler] = StaticSiteHandler
+            if name == "borger":  # its pages, and the fake ArticleExport service made from them
+                attrs = {"catalogue": catalogue_from_pages(SITES_DIR / name), "calls": []}
+                handler = type("ExampleArticleExport", (ArticleExportHandler,), attrs)
+            running.append(serve(SITES_DIR / name, host, port, handler=handler, name=name))
     except OSError:
         for site in running:
             site.stop()

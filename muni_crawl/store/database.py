@@ -45,7 +45,11 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         wait_ms = int(busy_timeout * 1000)
         try:
-            self.db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+            # one thread uses a store at a time, but close() may come from another: the
+            # Answerer closes its worker threads' stores when a server shuts down
+            self.db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
             self.db.row_factory = sqlite3.Row
             current = self._schema_is_current()
             # creating or upgrading the schema happens once: it may wait the full default

@@ -235,7 +235,10 @@ class PageStore(Database):
             db.execute("UPDATE crawl_runs SET fetched = fetched + 1 WHERE id = ?", (run_id,))
 
     def record_seen(self, run_id: int, source: str, url: str, *, counter: str) -> None:
-        """A known URL is still there but was not re-downloaded (304, or sitemap lastmod)."""
+        """A known URL is still there but was not re-downloaded (304, or sitemap lastmod).
+
+        A 304 renews the copy's fetch time, so the sitemap trust window starts again; a
+        sitemap skip does not (nothing was asked of the server)."""
         if counter not in ("not_modified", "skipped"):
             raise ValueError(counter)
         with self.transaction() as db:
@@ -244,6 +247,11 @@ class PageStore(Database):
                 " WHERE source = ? AND url = ?",
                 (run_id, source, url),
             )
+            if counter == "not_modified":  # the server confirmed our copy: trust it afresh
+                db.execute(
+                    "UPDATE resources SET last_fetched_at = ? WHERE source = ? AND url = ?",
+                    (utcnow(), source, url),
+                )
             db.execute(f"UPDATE crawl_runs SET {counter} = {counter} + 1 WHERE id = ?", (run_id,))
 
     def record_gone(self, run_id: int, source: str, url: str, http_status: int) -> None:

@@ -65,36 +65,32 @@ def _most_at_once(home: Path, sources: list[str]) -> int:
 
 
 @pytest.mark.slow
-def test_two_workers_crawl_four_sources_faster_and_report_them_in_order(
+def test_two_workers_crawl_three_sources_side_by_side_and_report_them_in_order(
     isolated_home: Path, site_server: SiteFactory
 ) -> None:
     # the first site is the largest, so it finishes after the second: the order of the
-    # summaries is that of the names, not of the finishing
-    sites = [_site(site_server, pages) for pages in (20, 10, 10, 10)]
-    alone = [f"alone{i}" for i in range(4)]
-    together = [f"together{i}" for i in range(4)]
+    # summaries is that of the names, not of the finishing. Concurrency is shown by the
+    # overlap of the runs in the store, not by timing (benchmarks/crawl.py --many measures it)
+    sites = [_site(site_server, pages) for pages in (12, 4, 4)]
+    together = [f"together{i}" for i in range(3)]
+    alone = ["alone0", "alone1"]
     for i, site in enumerate(sites):
         # a polite delay per host: the crawl waits on it, as on a real municipal site
-        write_source(isolated_home, alone[i], site.url, download_delay=0.2)
         write_source(isolated_home, together[i], site.url, download_delay=0.2)
+    for name, site in zip(alone, sites[1:], strict=True):
+        write_source(isolated_home, name, site.url)
 
-    started = time.perf_counter()
-    one_by_one = run_crawl(alone, workers=1)
-    sequential_s = time.perf_counter() - started
-    started = time.perf_counter()
     side_by_side = run_crawl(together, workers=2)
-    concurrent_s = time.perf_counter() - started
+    one_by_one = run_crawl(alone, workers=1)
 
     assert [s.source for s in side_by_side] == together
-    for single, paired in zip(one_by_one, side_by_side, strict=True):
-        assert single.status == paired.status == "ok", (single, paired)
-        assert single.fetched == paired.fetched and single.new == paired.new
-    assert side_by_side[0].fetched >= 21 and side_by_side[1].fetched >= 11
-    assert _most_at_once(isolated_home, alone) == 1
+    assert all(s.status == "ok" for s in side_by_side + one_by_one), side_by_side + one_by_one
+    assert side_by_side[0].fetched >= 13 and side_by_side[1].fetched >= 5
+    assert [s.new for s in one_by_one] == [s.new for s in side_by_side[1:]]
     assert _most_at_once(isolated_home, together) == 2
-    assert concurrent_s < 0.8 * sequential_s, (concurrent_s, sequential_s)
+    assert _most_at_once(isolated_home, alone) == 1
     with Store(Settings.load().database) as store:
-        assert len(store.pages("together0")) == len(store.pages("alone0")) >= 21
+        assert len(store.pages("together0")) >= 13
 
 
 @pytest.mark.slow

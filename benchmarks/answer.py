@@ -37,6 +37,7 @@ from benchmarks.common import (
 )
 from benchmarks.retrieval_quality import DEFAULT_QUESTIONS, load_questions
 from muni_crawl import Answerer, Settings
+from muni_crawl.tokens import get_encoding
 from tests.fake_openai import start_fake_openai
 
 OFF_TOPIC = [
@@ -64,6 +65,15 @@ class AnswerRow:
     tokens_p95: float
     latency_p50_ms: float
     latency_p95_ms: float
+    prompt_tokens: int = 0  # all prompts, counted by us (tiktoken, before sending)
+    provider_prompt_tokens: int = 0  # the same prompts, counted by the provider on arrival
+
+    @property
+    def token_ratio(self) -> float | None:
+        """Our prompt-token count over the provider's (1.0: billing needs no correction)."""
+        if not self.provider_prompt_tokens:
+            return None
+        return self.prompt_tokens / self.provider_prompt_tokens
 
 
 def measure(label: str, answerer: Answerer, items: list[tuple[str, str]]) -> AnswerRow:
@@ -71,6 +81,7 @@ def measure(label: str, answerer: Answerer, items: list[tuple[str, str]]) -> Ans
     tokens: list[float] = []
     latencies: list[float] = []
     answered = 0
+    ours = theirs = 0
     for tenant, question in items:
         answer, seconds = timed(partial(answerer.answer, tenant, question))
         latencies.append(seconds * 1000)
@@ -78,6 +89,9 @@ def measure(label: str, answerer: Answerer, items: list[tuple[str, str]]) -> Ans
             answered += 1
         if answer.usage.prompt_tokens:
             tokens.append(answer.usage.prompt_tokens)
+        if answer.usage.provider_prompt_tokens is not None:
+            ours += answer.usage.prompt_tokens
+            theirs += answer.usage.provider_prompt_tokens
     return AnswerRow(
         label=label,
         n=len(items),
@@ -86,6 +100,20 @@ def measure(label: str, answerer: Answerer, items: list[tuple[str, str]]) -> Ans
         tokens_p95=percentile(tokens, 0.95),
         latency_p50_ms=statistics.median(latencies),
         latency_p95_ms=percentile(latencies, 0.95),
+        prompt_tokens=ours,
+        provider_prompt_tokens=theirs,
+    )
+
+
+def provider_count(messages: list[dict[str, str]]) -> int:
+    """The prompt tokens of a chat request as the provider counts what arrived: the model's
+    encoding (o200k_base for the gpt-4o family) over each message's fields, 3 tokens of
+    framing per message and 3 to prime the reply (OpenAI's published rule). The anchor for
+    our own count, which is made before sending, from the messages we meant to send."""
+    encoding = get_encoding("o200k_base")  # the packaged encoding file (MODELS.md)
+    return 3 + sum(
+        3 + sum(len(encoding.encode(str(v), disallowed_special=())) for v in m.values())
+        for m in messages
     )
 
 
@@ -95,6 +123,7 @@ def run(home: Path | None = None, cache: Path = DEFAULT_CACHE) -> list[AnswerRow
     built in a temporary home first."""
     questions = load_questions(DEFAULT_QUESTIONS)
     fake = start_fake_openai()
+    fake.count_prompt = provider_count
     try:
         with built_example(home, cache) as settings:
             on_topic = [(q.tenant, q.question) for q in questions]
@@ -122,7 +151,16 @@ def run(home: Path | None = None, cache: Path = DEFAULT_CACHE) -> list[AnswerRow
 
 
 def table(rows: list[AnswerRow]) -> str:
-    header = ("run", "n", "answered", "prompt tok mean", "p95", "latency p50 ms", "p95 ms")
+    header = (
+        "run",
+        "n",
+        "answered",
+        "prompt tok mean",
+        "p95",
+        "ours/provider tok",
+        "latency p50 ms",
+        "p95 ms",
+    )
     cells = [
         [
             r.label,
@@ -130,6 +168,7 @@ def table(rows: list[AnswerRow]) -> str:
             f"{r.answered:.0%}",
             f"{r.tokens_mean:.0f}",
             f"{r.tokens_p95:.0f}",
+            "-" if r.token_ratio is None else f"{r.token_ratio:.4f}",
             f"{r.latency_p50_ms:.1f}",
             f"{r.latency_p95_ms:.1f}",
         ]

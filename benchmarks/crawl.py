@@ -11,14 +11,23 @@ project's own example server, and crawls it twice with the real crawler (run_cra
 - "re-crawl": nothing changed, so every page should come back as 304 Not Modified and the
   crawl must report 0 new and 0 changed pages.
 
+In the same run, on the same site and server, it crawls with three minimal Scrapy spiders
+(benchmarks/crawl_anchors.py) with our worker's politeness settings: a bare one (links only),
+one that also extracts with trafilatura, and a re-crawl sending the bare run's ETags. Each
+of our figures is shown beside its anchor with the ratio of pages/min (issue 14: keep it at
+0.8 or more): first crawl vs bare and vs +trafilatura, unchanged re-crawl vs ETag re-crawl.
+With `--repeat N` every crawl runs N times, ours and the anchors' interleaved, and the tables
+show the median runs.
+
 The site is link-driven on purpose (no sitemap; robots.txt only allows everything): index ->
 ~50 section pages -> leaf pages, plus a few cross-links, so every page is within depth 2 and the
 re-crawl exercises conditional requests rather than sitemap lastmod skipping.
 
-CPU seconds and peak RSS are those of the crawl worker process (the crawl runs in a child
-process); the server runs in this process and is not counted. The peak RSS comes from
-ru_maxrss of RUSAGE_CHILDREN, the maximum over all children so far, so the re-crawl row can
-never show less than the first row.
+Every crawl, ours or an anchor, is a fresh child process, timed from here (start-up
+included). CPU seconds are the child's (RUSAGE_CHILDREN); the server runs in this process and
+is not counted. Peak RSS is the child's own high-water mark (VmHWM, polled from /proc):
+RUSAGE_CHILDREN's ru_maxrss is no use, as it keeps the largest child so far and counts a
+forked child's copy of this process.
 
 Run it (from the repository root, with the project's virtual environment active):
 
@@ -26,14 +35,18 @@ Run it (from the repository root, with the project's virtual environment active)
     python benchmarks/crawl.py --pages 300  # a quicker run
     python benchmarks/crawl.py --keep       # keep the generated site and database
     python benchmarks/crawl.py --quick      # 500 pages
+    python benchmarks/crawl.py --repeat 3   # medians of 3 runs (the recorded table)
 
     python benchmarks/crawl.py --many          # many sources: 1, default and 8 workers
     python benchmarks/crawl.py --many --quick  # 8 sources of 25 pages instead of 40 of 100
 
-It exits with code 1 when the re-crawl reports new or changed pages, or when the first crawl
-stored fewer than N pages. `--many` (benchmarks/crawl_many.py) crawls many copies of the site,
-each its own source on its own port with a polite delay, one worker at a time and several at
-once, and compares the wall times; it exits 1 when a source fails or pages are missing.
+It exits with code 1 when the re-crawl reports new or changed pages, when the first crawl
+stored fewer than N pages, or when an anchor missed pages (or got no 304s on its re-crawl); a
+ratio below 0.8 is marked in the table but is no failure (a busy machine moves it).
+
+`--many` (benchmarks/crawl_many.py) crawls many copies of the site, each its own source on its
+own port with a polite delay, one worker at a time and several at once, and compares the wall
+times; it exits 1 when a source fails or pages are missing.
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a file
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,6 +73,14 @@ from benchmarks.common import (
     timed,
     write_bench_tenant,
 )
+from benchmarks.crawl_anchors import (
+    MODES,
+    AnchorRow,
+    ChildrenPeakRss,
+    anchor_config,
+    anchor_problems,
+    run_anchor,
+)
 from muni_crawl import CrawlSummary, Settings, Store, run_crawl
 from muni_crawl.example.server import serve
 
@@ -67,6 +89,9 @@ TENANT_NAME = BENCH_TENANT_NAME
 MAX_SECTIONS = 50
 CROSS_LINKS = 3
 SEED = 990
+# issue 14: our pages/min should stay at least this share of each anchor's
+RATIO_TARGET = 0.8
+OUR_LABELS = {"first": "first crawl", "re-crawl": "unchanged re-crawl"}
 
 # -- word lists for generated Danish text ------------------------------------------------------
 
@@ -448,7 +473,7 @@ class CrawlRow:
     summary: CrawlSummary
     wall_s: float
     cpu_s: float
-    peak_rss_mib: float
+    peak_rss_mib: float | None  # the worker's own (see ChildrenPeakRss); None if unreadable
 
     @property
     def seen(self) -> int:
@@ -463,31 +488,106 @@ class CrawlRow:
 def measured_crawl(name: str, settings: Settings) -> CrawlRow:
     """One crawl of the benchmark source, with wall time and the worker's CPU and memory."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    [summary], wall = timed(lambda: run_crawl([SOURCE], home=settings))
+    with ChildrenPeakRss() as memory:
+        [summary], wall = timed(lambda: run_crawl([SOURCE], home=settings))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return CrawlRow(name, summary, wall, cpu, after.ru_maxrss / 1024)
+    return CrawlRow(name, summary, wall, cpu, memory.peak_mib)
+
+
+Rated = TypeVar("Rated", CrawlRow, AnchorRow)
+
+
+def median_run(rows: list[Rated]) -> Rated:
+    """The run with the median pages/min (the lower middle one of an even number)."""
+    ordered = sorted(rows, key=lambda row: row.pages_per_minute or 0.0)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+@dataclass
+class Comparison:
+    """One of our figures beside its anchor: the median runs and the ratio of their rates."""
+
+    ours: CrawlRow
+    anchor: AnchorRow
+    each: list[float]  # ours / anchor pages/min of every repetition, in order
+
+    @property
+    def ratio(self) -> float:
+        return _ratio(self.ours, self.anchor)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Anchor CPU s / ours: what the pages/min ratio tends to when the machine is busy."""
+        return self.anchor.cpu_s / self.ours.cpu_s if self.ours.cpu_s > 0 else 0.0
+
+
+def _ratio(ours: CrawlRow, anchor: AnchorRow) -> float:
+    mine, theirs = ours.pages_per_minute, anchor.pages_per_minute
+    return mine / theirs if mine is not None and theirs else 0.0
 
 
 @dataclass
 class CrawlResult:
-    """The first crawl and the re-crawl of a generated site, and what went wrong, if anything."""
+    """The first crawl and the re-crawl of a generated site beside the Scrapy anchors run on the
+    same site in the same run (each the median of `repeat` runs), and what went wrong."""
 
     pages: int  # in the generated site
-    first: CrawlRow
-    again: CrawlRow  # the re-crawl of the unchanged site
-    problems: list[str]  # empty when both crawls did what they should
+    repeat: int
+    firsts: list[CrawlRow]  # our first crawl, one per repetition
+    agains: list[CrawlRow]  # our re-crawl of the unchanged site, one per repetition
+    anchors: dict[str, list[AnchorRow]]  # by mode (crawl_anchors.MODES), one per repetition
+    problems: list[str]  # empty when every crawl did what it should
+
+    @property
+    def first(self) -> CrawlRow:
+        return median_run(self.firsts)
+
+    @property
+    def again(self) -> CrawlRow:
+        return median_run(self.agains)
+
+    def anchor(self, mode: str) -> AnchorRow:
+        return median_run(self.anchors[mode])
 
     @property
     def rows(self) -> list[CrawlRow]:
         return [self.first, self.again]
 
+    @property
+    def comparisons(self) -> list[Comparison]:
+        """First crawl vs bare and vs +trafilatura, the unchanged re-crawl vs the ETag one."""
+        pairs = [(self.firsts, "bare"), (self.firsts, "trafilatura"), (self.agains, "etag")]
+        return [
+            Comparison(
+                median_run(ours),
+                self.anchor(mode),
+                [_ratio(o, a) for o, a in zip(ours, self.anchors[mode], strict=True)],
+            )
+            for ours, mode in pairs
+        ]
+
 
 def report(result: CrawlResult) -> str:
-    """What `python benchmarks/crawl.py` prints: a line on the run, then the table."""
+    """What `python benchmarks/crawl.py` prints: a line on the run, then the tables."""
     when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    first_line = f"crawl benchmark: {result.pages} pages, 127.0.0.1, {when}, {machine()}"
-    return f"{first_line}\n{table(result.rows)}"
+    runs = "one run each" if result.repeat == 1 else f"median of {result.repeat} runs each"
+    first_line = f"crawl benchmark: {result.pages} pages, 127.0.0.1, {runs}, {when}, {machine()}"
+    return "\n\n".join(
+        [
+            f"{first_line}\n{table(result.rows)}",
+            anchor_table([result.anchor(mode) for mode in MODES]),
+            comparison_table(result.comparisons),
+        ]
+    )
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def table(rows: list[CrawlRow]) -> str:
@@ -507,14 +607,13 @@ def table(rows: list[CrawlRow]) -> str:
     cells = []
     for row in rows:
         s = row.summary
-        rate = row.pages_per_minute
         cells.append(
             [
                 row.name,
-                "-" if rate is None else f"{rate:.0f}",
+                _rate(row.pages_per_minute),
                 f"{row.wall_s:.1f}",
                 f"{row.cpu_s:.1f}",
-                f"{row.peak_rss_mib:.0f}",
+                _mib(row.peak_rss_mib),
                 *(
                     str(v)
                     for v in (s.fetched, s.not_modified, s.new, s.changed, s.unchanged, s.failed)
@@ -524,37 +623,125 @@ def table(rows: list[CrawlRow]) -> str:
     return format_table(header, cells)
 
 
-def run(pages: int = 2000, keep: bool = False) -> CrawlResult:
-    """Generate a site of `pages` pages, serve it on 127.0.0.1 and crawl it twice. With `keep`,
-    the temporary site and home stay (their folder is printed to stderr)."""
+def anchor_table(rows: list[AnchorRow]) -> str:
+    header = ("anchor", "pages/min", "wall s", "CPU s", "peak RSS MiB", "fetched", "304", "failed")
+    cells = [
+        [
+            row.name,
+            _rate(row.pages_per_minute),
+            f"{row.wall_s:.1f}",
+            f"{row.cpu_s:.1f}",
+            _mib(row.peak_rss_mib),
+            str(row.fetched),
+            str(row.not_modified),
+            str(row.failed),
+        ]
+        for row in rows
+    ]
+    return format_table(header, cells)
+
+
+def comparison_table(comparisons: list[Comparison]) -> str:
+    header = ("ours", "pages/min", "anchor", "pages/min", "ratio", "each run", "CPU ratio", "")
+    cells = [
+        [
+            OUR_LABELS.get(c.ours.name, c.ours.name),
+            _rate(c.ours.pages_per_minute),
+            c.anchor.name,
+            _rate(c.anchor.pages_per_minute),
+            f"{c.ratio:.2f}",
+            " ".join(f"{r:.2f}" for r in c.each),
+            f"{c.cpu_ratio:.2f}",
+            "" if c.ratio >= RATIO_TARGET else f"below {RATIO_TARGET}",
+        ]
+        for c in comparisons
+    ]
+    return format_table(header, cells, align="lrlrrlrl")
+
+
+def run(pages: int = 2000, keep: bool = False, repeat: int = 1) -> CrawlResult:
+    """Generate a site of `pages` pages, serve it on 127.0.0.1, and `repeat` times crawl it
+    twice with ours (each time into a fresh home) and with each anchor, interleaved: ours first
+    in even repetitions, the anchors first in odd ones, so neither always meets a warmer or a
+    busier machine. With `keep`, the temporary site and homes stay (the folder goes to stderr).
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    firsts: list[CrawlRow] = []
+    agains: list[CrawlRow] = []
+    anchors: dict[str, list[AnchorRow]] = {mode: [] for mode in MODES}
+    problems: list[str] = []
     with scratch_dir("muni-crawl-bench-", keep=keep) as workdir:
-        site_root, home = workdir / "site", workdir / "home"
+        site_root = workdir / "site"
         site_root.mkdir()
         pages = write_site(site_root, pages)
         running = serve(site_root, name=SOURCE)
         try:
-            write_home(home, running.url, pages)
-            settings = Settings.load(home, autothrottle=False, concurrency_per_host=8)
-            print(f"serving {pages} pages at {running.url}; crawling twice ...", file=sys.stderr)
-            first = measured_crawl("first", settings)
-            with Store(settings.database) as store:
-                stored = len(store.pages(SOURCE))
-            second = measured_crawl("re-crawl", settings)
+            print(f"serving {pages} pages at {running.url}", file=sys.stderr)
+            for number in range(repeat):
+                first, again, rows = _repetition(workdir, running.url, pages, number)
+                firsts.append(first)
+                agains.append(again)
+                for row in rows:
+                    anchors[row.mode].append(row)
+                problems += _problems(workdir / f"home-{number}", pages, first, again, rows)
         finally:
             running.stop()
+    return CrawlResult(pages, repeat, firsts, agains, anchors, problems)
 
+
+def _repetition(
+    workdir: Path, url: str, pages: int, number: int
+) -> tuple[CrawlRow, CrawlRow, list[AnchorRow]]:
+    """One repetition: our first crawl and re-crawl into a fresh home, and the three anchors."""
+    home = workdir / f"home-{number}"
+    write_home(home, url, pages)
+    settings = Settings.load(home, autothrottle=False, concurrency_per_host=8)
+    config = anchor_config(settings, SOURCE)
+    state = workdir / f"anchor-state-{number}.json"
+    ours: list[CrawlRow] = []
+    theirs: list[AnchorRow] = []
+
+    def step(what: str) -> None:
+        print(f"  run {number + 1}: {what} ...", file=sys.stderr, flush=True)
+        if what == "first":
+            ours.append(measured_crawl("first", settings))
+        elif what == "re-crawl":
+            ours.append(measured_crawl("re-crawl", settings))
+        elif what == "bare":
+            theirs.append(run_anchor("bare", config, state_out=state))
+        elif what == "etag":
+            theirs.append(run_anchor("etag", config, state_in=state))
+        else:
+            theirs.append(run_anchor(what, config))
+
+    order = ["first", "bare", "trafilatura", "re-crawl", "etag"]
+    if number % 2:
+        order = ["bare", "trafilatura", "first", "etag", "re-crawl"]
+    for what in order:
+        step(what)
+    return ours[0], ours[1], theirs
+
+
+def _problems(
+    home: Path, pages: int, first: CrawlRow, again: CrawlRow, anchors: list[AnchorRow]
+) -> list[str]:
     problems = []
-    for row in (first, second):
+    for row in (first, again):
         if row.summary.status == "failed":
             problems.append(f"{row.name} crawl failed: {row.summary.message}")
+    with Store(Settings.load(home).database) as store:
+        stored = len(store.pages(SOURCE))
     if stored < pages:
         problems.append(f"first crawl stored {stored} pages, expected at least {pages}")
-    if second.summary.changed or second.summary.new:
+    if again.summary.changed or again.summary.new:
         problems.append(
-            f"re-crawl of an unchanged site reported {second.summary.changed} changed and"
-            f" {second.summary.new} new pages (expected 0)"
+            f"re-crawl of an unchanged site reported {again.summary.changed} changed and"
+            f" {again.summary.new} new pages (expected 0)"
         )
-    return CrawlResult(pages, first, second, problems)
+    for anchor in anchors:
+        problems += anchor_problems(anchor, pages)
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -570,6 +757,13 @@ def main(argv: list[str] | None = None) -> int:
         "--keep", action="store_true", help="keep the temporary site and database afterwards"
     )
     parser.add_argument("--quick", action="store_true", help="a smaller run")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="crawls of each kind, ours and the anchors' interleaved; the table shows the"
+        " medians (default 1; the recorded table uses 3)",
+    )
     parser.add_argument(
         "--many", action="store_true", help="many sources, sequential vs concurrent workers"
     )
@@ -588,6 +782,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.pages is not None and args.pages < 1:
         parser.error("--pages must be at least 1")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.sources is not None and args.sources < 1:
         parser.error("--sources must be at least 1")
     if args.workers is not None and min(args.workers) < 1:
@@ -597,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.many:
         return main_many(args.sources, args.pages, args.delay, args.workers, args.quick, args.keep)
     pages = args.pages if args.pages is not None else 500 if args.quick else 2000
-    result = run(pages, keep=args.keep)
+    result = run(pages, keep=args.keep, repeat=args.repeat)
     print(report(result))
     sys.stdout.flush()
     for problem in result.problems:

@@ -22,10 +22,12 @@ from muni_crawl.billing import bill
 from muni_crawl.calibration import calibration_for
 from muni_crawl.compose import Composer, Composition, ExtractiveComposer, LLMComposer
 from muni_crawl.errors import IndexNotBuiltError, InvalidQuestionError, LLMError, StoreError
+from muni_crawl.evidence import assess, gate_for
 from muni_crawl.home import Home, HomeLike
 from muni_crawl.language import LANGUAGES, detect_language
 from muni_crawl.llm_client import check_environment, provider
-from muni_crawl.prompts import no_answer_text
+from muni_crawl.places import places_for
+from muni_crawl.prompts import no_answer_language, no_answer_text
 from muni_crawl.question import validate_question
 from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library, Retrieval, default_library
@@ -64,7 +66,10 @@ class Answerer:
             if self.llm_configured(llm_client)
             else None
         )
-        self._extractive: Composer = ExtractiveComposer()
+        # words, the question's type and rank choose the sentences; weighing them by meaning
+        # too (ExtractiveComposer(embedder)) found no more answers on the evaluation set and
+        # costs a query embedding per sentence weighed (docs/answering.md), so it is left out
+        self._extractive = ExtractiveComposer()
         self._local = threading.local()
         self._stores: list[AnswerStore] = []
         self._stores_lock = threading.Lock()
@@ -109,10 +114,9 @@ class Answerer:
         return store
 
     def threshold(self, model_id: str) -> float:
-        if self._answering.min_evidence is not None:
-            return self._answering.min_evidence
-        measured = calibration_for(model_id).evidence_threshold
-        return 0.0 if measured is None else measured
+        """The evidence gate's cosine floor for the model (MUNI_CRAWL_MIN_EVIDENCE, else the
+        calibrated one); the gate's other signals are in `muni_crawl.evidence`."""
+        return gate_for(model_id, self._answering.min_evidence).floor
 
     def answer(self, tenant: str, question: str, *, language: str | None = None) -> Answer:
         """Answer a citizen's question for one tenant; see the module docstring. `language`
@@ -144,16 +148,24 @@ class Answerer:
                 self._no_answer(tenant, language, "no index for this tenant yet"),
                 None,
             )
-        threshold = self.threshold(retrieval.model_id)
-        if not retrieval.passages or retrieval.evidence < threshold:
-            reason = (
-                f"no convincing source (best similarity {retrieval.evidence:.3f} < {threshold:.3f})"
+        # the evidence gate: several signals, before any token is spent (muni_crawl.evidence)
+        refusal: str | None = "no convincing source (nothing retrieved)"
+        if retrieval.passages:
+            tenants = self.library.registry.tenants.values()
+            verdict = assess(
+                search,
+                retrieval,
+                self.library.index(tenant),
+                language=detect_language(search),
+                gate=gate_for(retrieval.model_id, self._answering.min_evidence),
+                places=places_for(municipality.name, tuple(t.name for t in tenants)),
             )
-            return self._record(
-                tenant, clean, language, self._no_answer(tenant, language, reason), retrieval
-            )
+            refusal = None if verdict.passed else verdict.reason
+        if refusal is not None:
+            no_answer = self._no_answer(tenant, language, refusal)
+            return self._record(tenant, clean, language, no_answer, retrieval)
         composition = self._compose(
-            municipality.name, clean, language, retrieval, municipality.contact_url
+            municipality.name, clean, language, retrieval, municipality.contact_url, vector
         )
         if composition.status == "generated" and self._was_rejected(tenant, clean, composition):
             fallback = self._extractive.compose(
@@ -161,6 +173,7 @@ class Answerer:
                 language=language,
                 municipality=municipality.name,
                 passages=retrieval.passages,
+                query=vector,
             )
             composition = replace(
                 fallback,
@@ -195,12 +208,18 @@ class Answerer:
         if match is None:
             return None
         citations = tuple(Citation(**c) for c in match.citations)
+        try:
+            text_language = store.text_language(match.answer_id)
+        except StoreError as exc:  # then it is in the question's language, as it was matched
+            log.warning("%s", exc)
+            text_language = None
         composition = Composition(
             "approved",
             match.text,
             citations,
             (),
             reason=f"approved answer {match.answer_id} (similarity {match.similarity:.3f})",
+            language=text_language,
         )
         return self._record(tenant, question, language, composition, None, match.answer_id)
 
@@ -222,8 +241,9 @@ class Answerer:
             tuple(Citation(**c) for c in json.loads(row.citations)),
             (),
             reason=f"reused pending answer {row.id} (same question)",
+            language=row.language,
         )
-        return self._record(tenant, question, row.language, composition, None, row.id)
+        return self._record(tenant, question, row.asked_in, composition, None, row.id)
 
     def _was_rejected(self, tenant: str, question: str, composition: Composition) -> bool:
         try:
@@ -241,10 +261,12 @@ class Answerer:
         language: str,
         retrieval: Retrieval,
         contact_url: str,
+        query: Vectors | None = None,
     ) -> Composition:
         """The LLM's checked answer, else the extractive one with the reason (and the tokens
         of every refused reply, which are billed). `contact_url` is the tenant's own contact
-        page: the one address an answer may give that no cited source need contain."""
+        page: the one address an answer may give that no cited source need contain. `query`
+        is the question's vector, which the extractive composer reuses."""
 
         def compose(composer: Composer) -> Composition:
             return composer.compose(
@@ -255,19 +277,25 @@ class Answerer:
                 contact_url=contact_url,
             )
 
+        def extractive() -> Composition:
+            return self._extractive.compose(
+                question=question,
+                language=language,
+                municipality=municipality,
+                passages=retrieval.passages,
+                contact_url=contact_url,
+                query=query,
+            )
+
         if self._llm is None:
-            return _with_reason(compose(self._extractive), "no LLM configured: extractive answer")
+            return _with_reason(extractive(), "no LLM configured: extractive answer")
         try:
             return compose(self._llm)
         except LLMError as exc:
             log.warning("LLM failed (%s): %s; degrading to extractive", exc.kind, exc)
-            result = compose(self._extractive)
             spent = exc.spent if isinstance(exc.spent, TokenUsage) else TokenUsage()
-            return Composition(
-                result.status,
-                result.text,
-                result.citations,
-                result.passages,
+            return replace(
+                extractive(),
                 reason=f"LLM {exc.kind}: {exc}; extractive answer instead",
                 spent=spent,
             )
@@ -279,7 +307,13 @@ class Answerer:
         text = no_answer_text(language, info.name, info.contact_url)
         contact = Citation(n=0, url=info.contact_url, title=f"Kontakt {info.name}")
         return Composition(
-            "no_answer", text, (contact,), (), reason=reason, spent=spent or TokenUsage()
+            "no_answer",
+            text,
+            (contact,),
+            (),
+            reason=reason,
+            spent=spent or TokenUsage(),
+            language=no_answer_language(language),
         )
 
     def _record(
@@ -299,19 +333,16 @@ class Answerer:
             max_output_tokens=self._llm_settings.llm_max_output_tokens,
             tenant=tenant,
         )
-        if composition.status in ("generated", "approved"):
-            answer_language = language
-        elif composition.status == "extractive" or language == "da":
-            answer_language = "da"
-        else:
-            answer_language = "en"
         answer = Answer(
             id=uuid.uuid4().hex,
             tenant=tenant,
             question=question,
             text=composition.text,
             citations=composition.citations,
-            language=answer_language,
+            # a generated answer is written in the question's language (the reply check saw
+            # to it); extractive and fixed texts say which language they are in
+            language=composition.language or language,
+            question_language=language,
             status=composition.status,
             reason=composition.reason,
             usage=charge.usage,

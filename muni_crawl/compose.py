@@ -11,36 +11,21 @@ chatbot. The error carries the tokens of every call made, so refused replies are
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from muni_crawl.answer_language import introduce
 from muni_crawl.config import LLMSettings
+from muni_crawl.embed import Embedder
 from muni_crawl.errors import LLMError
-from muni_crawl.lexical import analyse
+from muni_crawl.extractive import MAX_SENTENCES, MAX_WORDS, choose
 from muni_crawl.prompts import CANNOT_ANSWER, build_messages
 from muni_crawl.reply_check import check_reply
-from muni_crawl.reply_markup import EMPHASIS
 from muni_crawl.tokens import count_tokens, encoding_for_model
-from muni_crawl.types import AnswerStatus, Citation, Passage, TokenUsage
+from muni_crawl.types import AnswerStatus, Citation, Passage, TokenUsage, Vectors
 
 log = logging.getLogger(__name__)
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÆØÅ0-9\"'(])")
-_ABBREVIATIONS = ("kl.", "ca.", "f.eks.", "nr.", "tlf.", "jf.", "bl.a.", "evt.", "inkl.", "max.")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of Danish text; no split after "kl.", "f.eks." and other abbreviations."""
-    sentences: list[str] = []
-    for piece in _SENTENCE_END.split(text):
-        if sentences and sentences[-1].lower().endswith(_ABBREVIATIONS):
-            sentences[-1] += " " + piece
-        else:
-            sentences.append(piece)
-    return [s.strip() for s in sentences if s.strip()]
-
 
 # per-message overhead of the chat format (OpenAI's published counting rule)
 TOKENS_PER_MESSAGE = 3
@@ -57,6 +42,7 @@ class Composition:
     passages: tuple[Passage, ...]  # the passages given, numbered from 1
     reason: str | None = None
     spent: TokenUsage = field(default_factory=TokenUsage)
+    language: str | None = None  # the text's language when it is not the question's
 
 
 def citations_for(numbers: Sequence[int], passages: Sequence[Passage]) -> tuple[Citation, ...]:
@@ -271,10 +257,19 @@ class Composer(Protocol):
 
 
 class ExtractiveComposer:
-    """The best passage, trimmed to the sentences that share words with the question."""
+    """The sentences of the best passages that answer the question (see muni_crawl.extractive):
+    at most MAX_SENTENCES sentences and about MAX_WORDS words, in page order, each run cited.
 
-    def __init__(self, max_sentences: int = 3) -> None:
-        self.max_sentences = max_sentences
+    `embedder` (the library's) lets meaning count besides words and the question's type; it
+    works without one. A question in another language than the sources' gets one sentence in
+    front, in its own language, saying that the municipality's text is Danish.
+    """
+
+    max_sentences = MAX_SENTENCES
+    max_words = MAX_WORDS
+
+    def __init__(self, embedder: Embedder | None = None) -> None:
+        self.embedder = embedder
 
     def compose(
         self,
@@ -284,26 +279,23 @@ class ExtractiveComposer:
         municipality: str = "",
         passages: Sequence[Passage],
         contact_url: str | None = None,
+        query: Vectors | None = None,
     ) -> Composition:
-        """Sentences of the stored text itself: nothing is generated, nothing is spent."""
-        if not passages:
-            return Composition("no_answer", "", (), (), reason="no passages")
-        best = passages[0]
-        plain = EMPHASIS.sub("", best.text)
-        sentences = [
-            s.strip()
-            for line in plain.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-            for s in split_sentences(line.strip().lstrip("-* ").strip())
-        ]
-        terms = set(analyse(question))
-        scored = [(len(terms & set(analyse(s))), i) for i, s in enumerate(sentences)]
-        chosen = sorted(
-            i
-            for score, i in sorted(scored, key=lambda x: (-x[0], x[1]))[: self.max_sentences]
-            if score > 0
+        """Sentences of the stored text itself: nothing is generated, nothing is spent.
+
+        `query` is the question's vector from the same embedder, when the caller has it."""
+        given = tuple(passages)
+        embed = self.embedder.embed_queries if self.embedder is not None else None
+        if embed is not None and query is None:
+            query = embed([question])[0]
+        extract = choose(question, language, given, embed=embed, query=query)
+        if extract is None:
+            return Composition("no_answer", "", (), given, reason="no passages")
+        text = introduce(extract.text, question_language=language, text_language=extract.language)
+        return Composition(
+            "extractive",
+            text,
+            citations_for(extract.cited, given),
+            given,
+            language=extract.language,
         )
-        if not chosen:  # no shared words (another language): the passage's opening
-            chosen = list(range(min(self.max_sentences, len(sentences))))
-        text = " ".join(sentences[i] for i in chosen) + " [1]"
-        return Composition("extractive", text, citations_for([1], [best]), (best,))

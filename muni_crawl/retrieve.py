@@ -8,8 +8,10 @@ restart, and is safe to call from many threads.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import threading
-from dataclasses import dataclass, replace
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -37,6 +39,11 @@ class Retrieval:
     passages_searched: int
     index_version: str
     model_id: str
+    # the two candidate lists fused into `passages`, best first: (position in the tenant's
+    # index, score) with the dense cosine and the BM25 score; what the evidence gate reads.
+    # Internal: positions mean nothing outside this process, so to_dict and the API omit them
+    dense_hits: tuple[tuple[int, float], ...] = field(default=(), metadata={"internal": True})
+    lexical_hits: tuple[tuple[int, float], ...] = field(default=(), metadata={"internal": True})
 
     @property
     def evidence(self) -> float:
@@ -62,24 +69,37 @@ class Library:
 
     `home` is an opened Home or the path of one (default: $MUNI_CRAWL_HOME, else the current
     directory). Long-lived: `close()` (or a `with` block) drops the loaded indexes.
+
+    At most `max_loaded_tenants` indexes (the index setting; 0: no limit) stay in memory: loading
+    one more drops the least recently used, which loads again on its next question. Loading a
+    tenant holds only that tenant's load lock, so questions for tenants already in memory never
+    wait for it.
     """
 
     def __init__(self, home: HomeLike = None, *, embedder: Embedder | None = None) -> None:
         self.home = Home.of(home)
         self._indexes_dir = self.home.paths.indexes_dir
         self._max_question_chars = self.home.settings.answering.max_question_chars
+        self.max_loaded_tenants = self.home.settings.index.max_loaded_tenants
         self._embedder = embedder
-        self._indexes: dict[str, TenantIndex] = {}
-        self._lock = threading.RLock()
+        # least recently used first; `_lock` guards it and is never held while loading
+        self._indexes: OrderedDict[str, TenantIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._registry_lock = threading.Lock()
+        self._embedder_lock = threading.Lock()
 
     @property
     def registry(self) -> Registry:
-        with self._lock:
+        with self._registry_lock:
             return self.home.registry
 
     @property
     def embedder(self) -> Embedder:
-        with self._lock:
+        embedder = self._embedder
+        if embedder is not None:
+            return embedder
+        with self._embedder_lock:
             if self._embedder is None:
                 self._embedder = embedder_for(self.home.settings.embedding)
             return self._embedder
@@ -100,30 +120,54 @@ class Library:
         with self._lock:
             return {tenant: index.version for tenant, index in self._indexes.items()}
 
+    @property
+    def full(self) -> bool:
+        """Whether loading another tenant's index would drop one (the bound is reached)."""
+        with self._lock:
+            return 0 < self.max_loaded_tenants <= len(self._indexes)
+
     async def aretrieve(self, tenant: str, question: str, k: int = 5) -> Retrieval:
         """`retrieve()` in a worker thread, so that the caller's event loop never blocks."""
         return await asyncio.to_thread(self.retrieve, tenant, question, k)
 
     def warm_up(self, tenants: list[str] | None = None) -> None:
-        """Load indexes and the embedding model now rather than on the first question."""
+        """Load indexes (as many as the bound keeps) and the embedding model now rather than
+        on the first question."""
         for tenant in tenants if tenants is not None else list(self.registry.tenants):
+            if self.full:
+                break
             if current_version(self._indexes_dir, tenant) is not None:
                 self.index(tenant)
         self.embedder.embed_queries(["opvarmning"])
 
     def index(self, tenant: str) -> TenantIndex:
-        """The tenant's current index, reloaded when a newer version was switched in."""
+        """The tenant's current index, reloaded when a newer version was switched in (while
+        another thread loads the newer one, the version in memory still answers)."""
         self.registry.tenant(tenant)  # UnknownTenantError for a slug that is not declared
         on_disk = current_version(self._indexes_dir, tenant)
-        loaded = self._indexes.get(tenant)
-        if loaded is not None and loaded.version == on_disk:
-            return loaded
         with self._lock:
             loaded = self._indexes.get(tenant)
+            if loaded is not None and loaded.version == on_disk:
+                self._indexes.move_to_end(tenant)
+                return loaded
+            load_lock = self._load_locks.setdefault(tenant, threading.Lock())
+        if loaded is None:
+            load_lock.acquire()  # one load per tenant at a time; other tenants carry on
+        elif not load_lock.acquire(blocking=False):
+            return loaded  # another thread loads the newer version; this one answers meanwhile
+        try:
+            with self._lock:
+                loaded = self._indexes.get(tenant)
             if loaded is None or loaded.version != current_version(self._indexes_dir, tenant):
                 loaded = load_current(self._indexes_dir, tenant)
+            with self._lock:
                 self._indexes[tenant] = loaded
+                self._indexes.move_to_end(tenant)
+                while 0 < self.max_loaded_tenants < len(self._indexes):
+                    self._indexes.popitem(last=False)
             return loaded
+        finally:
+            load_lock.release()
 
     def retrieve(
         self, tenant: str, question: str, k: int = 5, *, query: Vectors | None = None
@@ -142,26 +186,27 @@ class Library:
         if k < 1:
             raise InvalidQuestionError("k must be at least 1")
         index = self.index(tenant)
-        if self.embedder.model_id != index.manifest.model_id:
+        embedder = self.embedder
+        if embedder.model_id != index.manifest.model_id:
             raise ConfigError(
                 f"{tenant}: the index was built with {index.manifest.model_id}, but the"
-                f" configured embedder is {self.embedder.model_id}; re-index after changing it"
+                f" configured embedder is {embedder.model_id}; re-index after changing it"
             )
         if query is None:
-            query = self.embedder.embed_queries([search])[0]
+            query = embedder.embed_queries([search])[0]
         depth = max(CANDIDATES, 4 * k)
         dense = index.dense_search(query, depth)
         lexical = index.lexical_search(search, depth)
-        fused: dict[int, float] = {}
-        for ranking in (dense, lexical):
-            for rank, (i, _score) in enumerate(ranking):
-                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
-        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        best = fuse(dense, lexical, k)
+        # the cosine of each passage found: from the dense search, else computed (few)
+        cosines = dict(dense)
+        missing = [i for i, _ in best if i not in cosines]
+        cosines.update(zip(missing, index.dense_scores(missing, query), strict=True))
         passages = tuple(
             replace(
                 index.passages[i],
                 score=round(score, 6),
-                dense_score=round(float(index.vector(i) @ query), 6),
+                dense_score=round(cosines[i], 6),
             )
             for i, score in best
         )
@@ -173,7 +218,21 @@ class Library:
             passages_searched=index.manifest.passages,
             index_version=index.version,
             model_id=index.manifest.model_id,
+            dense_hits=tuple(dense),
+            lexical_hits=tuple(lexical),
         )
+
+
+def fuse(
+    dense: list[tuple[int, float]], lexical: list[tuple[int, float]], k: int
+) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of two candidate lists: the k best (position, fused score),
+    best first, ties by position."""
+    fused: dict[int, float] = {}
+    for ranking in (dense, lexical):
+        for rank, (i, _score) in enumerate(ranking):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return heapq.nsmallest(k, fused.items(), key=lambda item: (-item[1], item[0]))
 
 
 _default: dict[str, Library] = {}

@@ -193,7 +193,13 @@ class Usage:
 
 @dataclass(frozen=True)
 class Answer:
-    """The answer to one citizen question; `to_dict()` is what `muni-crawl ask --json` prints."""
+    """The answer to one citizen question; `to_dict()` is what `muni-crawl ask --json` prints.
+
+    `language` is the language of `text`; `question_language` the question's (detected, or
+    as the caller gave it). They differ when a question in another language is answered from
+    Danish text without an LLM: the text then opens with one sentence in the question's
+    language saying that the municipality's information is in Danish.
+    """
 
     id: str
     tenant: str
@@ -201,6 +207,7 @@ class Answer:
     text: str
     citations: tuple[Citation, ...]
     language: str
+    question_language: str
     status: AnswerStatus
     reason: str | None
     usage: Usage
@@ -214,6 +221,7 @@ class Answer:
             "text": self.text,
             "citations": [c.to_dict() for c in self.citations],
             "language": self.language,
+            "question_language": self.question_language,
             "status": self.status,
             "reason": self.reason,
             "usage": self.usage.to_dict(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 # Query parameters that never change what a page says.
@@ -35,9 +36,13 @@ _PATH_SESSION = re.compile(r";(jsessionid|sid|phpsessid)=[^/?#]*", re.IGNORECASE
 MAX_URL_LENGTH = 2000
 
 
+@lru_cache(maxsize=16_384)
 def normalise_url(url: str) -> str:
     """Canonical form: lower-case scheme/host, no default port, no fragment, no session ids or
-    tracking parameters, sorted query, resolved dot-segments, consistent percent-encoding."""
+    tracking parameters, sorted query, resolved dot-segments, consistent percent-encoding.
+
+    Cached: a crawl normalises the same menu and section links on every page it reads, and
+    once more when it schedules them (a few MB at most)."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")

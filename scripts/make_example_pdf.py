@@ -1,9 +1,10 @@
-"""Generate the two example PDFs for the fictional "Eksempel Kommune" fixture site.
+"""Generate the example PDFs for the fictional "Eksempel Kommune" fixture site.
 
 Writes, relative to the repository root:
 
     muni_crawl/example/sites/kommune/dokumenter/affaldskalender-2026.pdf
     muni_crawl/example/sites/kommune/dokumenter/takster-2026.pdf
+    muni_crawl/example/sites/kommune/dokumenter/ferieplan-skoler-2026-2027.pdf
 
 The PDFs contain real, extractable text (fpdf2 core font Helvetica, latin-1) and facts that
 match the HTML pages of the example site, plus a few facts that only exist in the PDFs, so a
@@ -272,9 +273,63 @@ def takster(path: Path) -> None:
     pdf.output(str(path))
 
 
+def ferieplan(path: Path) -> None:
+    """The school holiday plan for the next school year: the HTML page only covers the rest of
+    the current one, so questions about 2026/2027 can only be answered from this PDF."""
+    pdf = Doc("Ferieplan 2026/2027")
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    pdf.h1("Ferieplan for folkeskoler og SFO 2026/2027")
+    pdf.para(
+        "Ferieplanen gælder for alle folkeskoler og SFO'er i Eksempel Kommune og er vedtaget af "
+        "Børne- og Skoleudvalget den 14. oktober 2025. Datoerne er første og sidste fridag. "
+        "Spørgsmål kan rettes til Skoleafdelingen på 70 10 20 55 (hverdage kl. 9-12)."
+    )
+    pdf.grid(
+        [
+            ("Ferie og fridage", "Første fridag", "Sidste fridag"),
+            ("Sommerferie 2026", "lørdag 27. juni 2026", "søndag 9. august 2026"),
+            ("Efterårsferie (uge 42)", "lørdag 10. oktober 2026", "søndag 18. oktober 2026"),
+            ("Juleferie", "lørdag 19. december 2026", "søndag 3. januar 2027"),
+            ("Vinterferie (uge 7)", "lørdag 13. februar 2027", "søndag 21. februar 2027"),
+            ("Påskeferie", "lørdag 20. marts 2027", "mandag 29. marts 2027"),
+            ("Kristi himmelfart", "torsdag 6. maj 2027", "fredag 7. maj 2027"),
+            ("2. pinsedag", "mandag 17. maj 2027", "mandag 17. maj 2027"),
+            ("Sommerferie 2027", "lørdag 26. juni 2027", "søndag 8. august 2027"),
+        ],
+        (58, 58, 58),
+    )
+    pdf.h2("Første og sidste skoledag")
+    pdf.bullets(
+        [
+            "Første skoledag i skoleåret 2026/2027 er mandag den 10. august 2026.",
+            "Første skoledag efter juleferien er mandag den 4. januar 2027.",
+            "Sidste skoledag før sommerferien 2027 er fredag den 25. juni 2027.",
+            "Grundlovsdag, lørdag den 5. juni 2027, giver ingen ekstra fridag.",
+        ]
+    )
+    pdf.h2("SFO i ferierne")
+    pdf.para(
+        "SFO'erne har åbent i efterårsferien, vinterferien og påskeferien for børn, der er "
+        "tilmeldt ferie-SFO senest fire uger før ferien. SFO'erne holder lukket mellem jul og "
+        "nytår (28.-31. december 2026) og i uge 29 og 30 (13.-24. juli 2026). I de lukkede uger "
+        "er der fælles-SFO på Rådhusskolen, hvis du søger senest 1. april 2026."
+    )
+    pdf.h2("Skolernes planlægningsdage")
+    pdf.para(
+        "Fredag den 14. august 2026 og fredag den 8. januar 2027 er elevfri planlægningsdage. "
+        "SFO har åbent på planlægningsdagene fra kl. 6.30 til 17."
+    )
+    pdf.output(str(path))
+
+
 def main() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for name, fn in (("affaldskalender-2026.pdf", affaldskalender), ("takster-2026.pdf", takster)):
+    for name, fn in (
+        ("affaldskalender-2026.pdf", affaldskalender),
+        ("takster-2026.pdf", takster),
+        ("ferieplan-skoler-2026-2027.pdf", ferieplan),
+    ):
         target = OUT_DIR / name
         fn(target)
         print(f"wrote {target.relative_to(ROOT)} ({target.stat().st_size} bytes)")

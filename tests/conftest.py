@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import os
 import shutil
 import socket
@@ -19,6 +20,8 @@ from muni_crawl.example.server import RunningSite, StaticSiteHandler, serve
 from tests.fake_openai import FakeOpenAI, start_fake_openai
 
 TESTS = Path(__file__).parent
+# the example's passage vectors, written by scripts/make_example_embeddings.py
+EXAMPLE_EMBEDDINGS = TESTS / "data" / "example-embeddings.db.gz"
 SITES = TESTS / "sites"
 
 TENANTS_TOML = """
@@ -41,8 +44,16 @@ contact_url = "http://127.0.0.1:8764/kontakt.html"
 
 @pytest.fixture(scope="session")
 def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One embedding cache for the whole session: the packaged model embeds each text once."""
-    return tmp_path_factory.mktemp("cache") / "embeddings.db"
+    """One embedding cache for the whole session: the packaged model embeds each text once.
+
+    It starts with the example's passage vectors (scripts/make_example_embeddings.py), so the
+    session does not spend its first minutes embedding the example; a passage whose text
+    changed since the seed was written is embedded as usual."""
+    path = tmp_path_factory.mktemp("cache") / "embeddings.db"
+    if EXAMPLE_EMBEDDINGS.exists():
+        with gzip.open(EXAMPLE_EMBEDDINGS, "rb") as packed, path.open("wb") as raw:
+            shutil.copyfileobj(packed, raw)
+    return path
 
 
 @pytest.fixture(autouse=True)

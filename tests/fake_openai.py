@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypedDict, Unpack
@@ -57,6 +58,9 @@ class FakeOpenAI:
     replies: deque[Reply] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    # how the "provider" counts a request's prompt tokens when a reply does not say (default:
+    # characters / 4); a benchmark sets a tokenizer-based count to reconcile with ours
+    count_prompt: Callable[[list[dict[str, str]]], int] | None = None
 
     def enqueue(self, content: str = "", **options: Unpack[ReplyOptions]) -> None:
         self.replies.append(Reply(content=content, **options))
@@ -125,6 +129,8 @@ def start_fake_openai() -> FakeOpenAI:
                     self._send(reply.status, json.dumps(error).encode())
                     return
                 prompt_tokens = reply.prompt_tokens
+                if prompt_tokens is None and state.count_prompt is not None:
+                    prompt_tokens = state.count_prompt(body["messages"])
                 if prompt_tokens is None:
                     prompt_tokens = sum(len(m.get("content", "")) for m in body["messages"]) // 4
                 payload = {

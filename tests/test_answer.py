@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from pathlib import Path
 
@@ -38,13 +39,65 @@ def _stored(home: Path) -> list[sqlite3.Row]:
 def test_without_an_llm_the_answer_is_extractive_and_free(home: Path) -> None:
     answer = muni_crawl.answer("example", STORSKRALD)
     assert answer.status == "extractive" and answer.reason and "no LLM" in answer.reason
-    assert "tirsdag" in answer.text and answer.text.endswith("[1]")
+    assert "tirsdag" in answer.text and _ends_cited(answer)
     assert answer.citations[0].url.endswith("/affald/storskrald.html")
     assert answer.usage.prompt_tokens == 0 and answer.usage.cost_dkk == 0.0
     assert answer.usage.documents_searched > 30
-    assert answer.language == "da"
+    assert answer.language == answer.question_language == "da"
     [row] = _stored(home)
     assert row["status"] == "extractive" and row["review_status"] is None
+    assert (row["language"], row["question_language"]) == ("da", "da")
+
+
+def _ends_cited(answer: muni_crawl.Answer) -> bool:
+    """The text ends with a [n] of one of its citations, and cites nothing else."""
+    cited = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    return bool(re.search(r"\[\d+\]$", answer.text)) and sorted(cited) == sorted(
+        c.n for c in answer.citations
+    )
+
+
+def test_a_question_in_another_language_is_told_the_extract_is_danish(home: Path) -> None:
+    """Without an LLM the answer is Danish text, introduced by one sentence in the citizen's
+    language; the answer reports both languages, and so does its record. An English question
+    the tenant's English pages answer is answered from them, without the intro."""
+    arabic = _answerer().answer("example", "كم يكلف جواز سفر لطفل؟")
+    assert arabic.status == "extractive" and _ends_cited(arabic)
+    assert (arabic.language, arabic.question_language) == ("da", "ar")
+    assert arabic.text.startswith("معلومات البلدية") and "156 kr" in arabic.text, arabic.text
+    german = _answerer().answer("example", "Wann hat das Bürgerservice am Donnerstag geöffnet?")
+    assert (german.language, german.question_language) == ("da", "de")
+    assert german.text.startswith("Die Informationen der Gemeinde liegen auf Dänisch vor;")
+    english = _answerer().answer("example", "How much is a resident parking permit?")
+    assert (english.language, english.question_language) == ("en", "en")
+    assert "DKK 600" in english.text and "Danish;" not in english.text, english.text
+    assert english.citations[0].url.endswith("/english/newcomers.html")
+    rows = {r["id"]: r for r in _stored(home)}
+    assert rows[arabic.id]["language"] == "da" and rows[arabic.id]["question_language"] == "ar"
+    data = arabic.to_dict()
+    assert (data["language"], data["question_language"]) == ("da", "ar")
+
+
+def test_an_llm_answers_in_the_question_language_said_first_and_last(
+    home: Path, llm: FakeOpenAI
+) -> None:
+    """Right-to-left too: the prompt names the language in English and in itself, at the
+    start and at the end of the user message, which small models follow."""
+    llm.enqueue("جواز السفر للطفل يكلف 156 كرونة ويجب حجز موعد مسبقاً [1].")
+    answer = _answerer().answer("example", "كم يكلف جواز سفر لطفل؟")
+    assert answer.status == "generated", answer.reason
+    assert (answer.language, answer.question_language) == ("ar", "ar")
+    user = llm.chat_requests[-1]["body"]["messages"][1]["content"]
+    assert user.startswith("Write the answer in Arabic (العربية).")
+    assert user.rstrip().endswith("Answer in Arabic (العربية), citing the sources as [n].")
+
+
+def test_the_openapi_schema_carries_both_languages() -> None:
+    from muni_crawl.serve.openapi import openapi_schema
+
+    answer = openapi_schema("0", 1000, 500)["components"]["schemas"]["Answer"]
+    assert {"language", "question_language"} <= set(answer["required"])
+    assert "question" in answer["properties"]["question_language"]["description"]
 
 
 def test_a_grounded_generated_answer_with_exact_accounting(
@@ -97,7 +150,9 @@ def test_english_question_asks_for_an_english_answer(home: Path, llm: FakeOpenAI
     llm.enqueue("Bulky waste is collected on the first Tuesday of each month [1].")
     answer = _answerer().answer("example", "When do you collect bulky waste?")
     assert answer.status == "generated" and answer.language == "en"
-    assert "Answer in English" in llm.chat_requests[-1]["body"]["messages"][0]["content"]
+    system, user = llm.chat_requests[-1]["body"]["messages"]
+    assert "Answer in English" in system["content"]
+    assert user["content"].startswith("Write the answer in English.")
     assert answer.citations[0].url.startswith("http://127.0.0.1:876")
 
 
@@ -141,7 +196,7 @@ def test_llm_failures_degrade_to_extractive_and_never_raise(
     answer = _answerer().answer("example", STORSKRALD)
     assert answer.status == "extractive"
     assert answer.reason and f"LLM {kind}" in answer.reason
-    assert answer.citations and answer.text.endswith("[1]")
+    assert answer.citations and _ends_cited(answer)
 
 
 def test_caller_errors_raise_clearly(home: Path) -> None:
@@ -208,6 +263,7 @@ def test_cli_ask_json_prints_exactly_the_answer_dict(home: Path) -> None:
         "text",
         "citations",
         "language",
+        "question_language",
         "status",
         "reason",
         "usage",

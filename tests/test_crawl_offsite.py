@@ -373,7 +373,8 @@ def test_redirects_and_refreshes_that_leave_the_source_are_refused_before_they_a
     for question in (f"Hvad står der om {MARKER}?", "Hvad koster et pas?", "Hvad er gebyret?"):
         answer = muni_crawl.answer("testrup", question)
         assert MARKER not in answer.text
-        cited += [citation.url for citation in answer.citations]
+        # n=0 is the tenant's own contact page, which a refused question points to
+        cited += [citation.url for citation in answer.citations if citation.n > 0]
     assert home.url + "/pas.html" in cited
     assert all(url.startswith(home.url + "/") for url in cited), cited
 

@@ -34,7 +34,12 @@ def ask(ctx: CliContext, tenant: str, question: str, as_json: bool) -> None:
         click.echo(f"  {label} {citation.title}: {citation.url}")
     usage = answer.usage
     click.echo(
-        f"{answer.status} ({answer.language})"
+        f"{answer.status} ({answer.language}"
+        + (
+            f", question in {answer.question_language})"
+            if answer.question_language != answer.language
+            else ")"
+        )
         + (f": {answer.reason}" if answer.reason else "")
         + f"; {usage.prompt_tokens}+{usage.completion_tokens} tokens,"
         f" {usage.documents_searched} documents searched, {usage.cost_dkk:.6f} DKK",

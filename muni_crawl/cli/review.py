@@ -139,7 +139,7 @@ def _render(store: Store, answer_id: str, chunking: IndexSettings) -> str:
     given = json.loads(row.passages)
     lines = [
         f"Answer {row.id}  [{row.review_status or row.status}]  tenant {row.tenant}",
-        f"Question ({row.language}): {shown_question(row.question)}",
+        f"Question ({row.asked_in}): {shown_question(row.question)}",
         "",
         shown_answer(row.served_text),
         "",

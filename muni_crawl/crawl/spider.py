@@ -230,13 +230,8 @@ class SourceSpider(scrapy.Spider):
             return
         links: list[str] = []
         if isinstance(response, TextResponse) and not is_pdf(response.body, content_type):
-            links = sorted(
-                {
-                    normalise_url(link.url)
-                    for link in _LINKS.extract_links(response)
-                    if self.spec.url_allowed(normalise_url(link.url))
-                }
-            )
+            found = {normalise_url(link.url) for link in _LINKS.extract_links(response)}
+            links = sorted(link for link in found if self.spec.url_allowed(link))
         raw = json.dumps([d.to_dict() for d in documents], sort_keys=True, ensure_ascii=False)
         self.store.record_fetch(
             self.run_id,

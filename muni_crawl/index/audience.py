@@ -6,9 +6,31 @@ rule to what an approved answer cites.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
 from muni_crawl.sources import Registry
 from muni_crawl.store import PageStore
+from muni_crawl.store.pages import PageHead
 from muni_crawl.types import Page
+
+
+class _Viewed(Protocol):
+    """What the choice of a tenant's view reads of a page (a Page or a PageHead)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def municipality_code(self) -> int | None: ...
+    @property
+    def fingerprint(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Viewed)
 
 
 def tenant_pages(store: PageStore, registry: Registry, tenant: str) -> list[Page]:
@@ -17,14 +39,24 @@ def tenant_pages(store: PageStore, registry: Registry, tenant: str) -> list[Page
     A text served at several URLs without a canonical link (``/`` and ``/index.html``) is
     indexed once, under its shortest URL, so it is neither returned twice nor billed twice.
     """
+    return tenant_view(store.pages(), registry, tenant)
+
+
+def tenant_page_heads(store: PageStore, registry: Registry, tenant: str) -> list[PageHead]:
+    """The same view as tenant_pages, without reading any page's text."""
+    return tenant_view(store.page_heads(), registry, tenant)
+
+
+def tenant_view(pages: Sequence[P], registry: Registry, tenant: str) -> list[P]:
+    """The tenant's view of these live pages, in their order (see tenant_pages)."""
     code = registry.tenant(tenant).code
     sources = {s.name for s in registry.sources_for(tenant)}
     view = [
         page
-        for page in store.pages()
+        for page in pages
         if page.source in sources and (page.scope != "local" or page.municipality_code == code)
     ]
-    chosen: dict[str, Page] = {}
+    chosen: dict[str, P] = {}
     for page in sorted(view, key=lambda p: (len(p.url), p.url)):
         chosen.setdefault(page.fingerprint, page)
     kept = {id(page) for page in chosen.values()}

@@ -1,22 +1,37 @@
 """Building tenant indexes: a tenant's passages -> embeddings -> a new index version.
 
-A build re-embeds only passages whose text the embedding cache has not seen, and writes a new
-version only when the tenant's passages changed; the on-disk format is in `layout`.
+A build re-chunks only pages whose version changed (the chunk cache keeps the others'
+passages), re-embeds only passages whose text the embedding cache has not seen, and writes a
+new version only when the tenant's passages changed. When no page version, setting or model
+changed since the last build, it stops after reading the page versions, without reading any
+page text. The on-disk format is in `layout`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from muni_crawl.chunk import chunk_page
 from muni_crawl.embed import Embedder, EmbeddingCache, embedder_for
 from muni_crawl.errors import IndexBuildRunningError
 from muni_crawl.home import Home, HomeLike
-from muni_crawl.index.audience import tenant_pages
+from muni_crawl.index import dedupe
+from muni_crawl.index.audience import tenant_page_heads
+from muni_crawl.index.chunk_cache import (
+    BuiltRecord,
+    ChunkCache,
+    ChunkSettings,
+    code_id,
+    pages_key,
+)
+from muni_crawl.index.dedupe import collapse_duplicates
 from muni_crawl.index.layout import (
+    FORMAT_VERSION,
+    Manifest,
     current_version,
     passages_digest,
     read_manifest,
@@ -29,6 +44,7 @@ from muni_crawl.sources import Registry
 from muni_crawl.store import PageStore
 
 log = logging.getLogger(__name__)
+_DEDUPE_CODE = code_id(dedupe)
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,13 @@ class BuildResult:
     new_embeddings: int = 0
     seconds: float = 0.0
     message: str | None = None
+    chunked_pages: int = 0  # pages chunked afresh (the others' passages came from the cache)
+
+
+def _build_rules(embedder: Embedder) -> str:
+    """What, besides the pages and chunk settings, decides a tenant's passages digest: the
+    model, the index format and the code that collapses duplicates."""
+    return f"model={embedder.model_id} format={FORMAT_VERSION} dedupe={_DEDUPE_CODE}"
 
 
 def build_index(
@@ -54,37 +77,51 @@ def build_index(
     embedder: Embedder,
     cache: EmbeddingCache,
     force: bool = False,
+    chunks: ChunkCache | None = None,
 ) -> BuildResult:
     """Build a new index version for the tenant if its passages changed; switch it in atomically.
 
-    Raises IndexBuildRunningError when another process is building the tenant's index.
+    `chunks` is the chunk cache (default: the one beside the home's database); `force`
+    rebuilds and re-chunks every page. Raises IndexBuildRunningError when another process is
+    building the tenant's index.
     """
     started = time.perf_counter()
     limits = home.settings.index
     indexes_dir = home.paths.indexes_dir
+    chunks = chunks or ChunkCache(ChunkCache.path_for(home.paths.database))
+    settings = ChunkSettings(limits.chunk_min_tokens, limits.chunk_max_tokens)
     with IndexLock(home.path / ".locks", tenant):
         # the runs are read before the pages, so the manifest never claims a crawl whose
         # pages this build did not see (affected_tenants relies on that)
         sources = store.last_success_runs(s.name for s in registry.sources_for(tenant))
-        pages = tenant_pages(store, registry, tenant)
-        passages = [
-            p
-            for page in pages
-            for p in chunk_page(
-                page, min_tokens=limits.chunk_min_tokens, max_tokens=limits.chunk_max_tokens
-            )
-        ]
-        if not passages:
-            return BuildResult(tenant, current_version(indexes_dir, tenant), "empty")
-        digest = passages_digest(embedder.model_id, passages)
+        heads = tenant_page_heads(store, registry, tenant)
+        view_key = pages_key(heads, settings, _build_rules(embedder))
         root = tenant_dir(indexes_dir, tenant)
-        root.mkdir(parents=True, exist_ok=True)
         current = current_version(indexes_dir, tenant)
-        if current and not force:
-            manifest = read_manifest(root / current)
-            if manifest is not None and manifest.digest == digest:
-                record_source_runs(root / current, manifest, sources)
-                return BuildResult(tenant, current, "unchanged", len(passages), manifest.documents)
+        served = None if force else _served(root, current)
+        if served and chunks.built(tenant) == BuiltRecord(served[0], served[1].digest, view_key):
+            # no page version, setting or model changed since this version was built
+            record_source_runs(root / served[0], served[1], sources)
+            return BuildResult(
+                tenant, current, "unchanged", served[1].passages, served[1].documents
+            )
+        chunked = chunks.passages(heads, settings, store.page_texts, refresh=force)
+        passages = collapse_duplicates(chunked.passages)  # one copy of text repeated on pages
+        if not passages:
+            return BuildResult(tenant, current, "empty", chunked_pages=chunked.chunked_pages)
+        digest = passages_digest(embedder.model_id, passages)
+        if served and served[1].digest == digest:
+            record_source_runs(root / served[0], served[1], sources)
+            chunks.record_built(tenant, BuiltRecord(served[0], digest, view_key))
+            return BuildResult(
+                tenant,
+                current,
+                "unchanged",
+                len(passages),
+                served[1].documents,
+                chunked_pages=chunked.chunked_pages,
+            )
+        root.mkdir(parents=True, exist_ok=True)
         vectors, computed = cache.embed(embedder, [p.search_text() for p in passages])
         version = write_version(
             root,
@@ -97,6 +134,7 @@ def build_index(
             hnsw_threshold=limits.hnsw_threshold,
             keep_versions=limits.index_keep_versions,
         )
+        chunks.record_built(tenant, BuiltRecord(version, digest, view_key))
     documents = len({p.page_id for p in passages})
     seconds = time.perf_counter() - started
     log.info(
@@ -106,7 +144,22 @@ def build_index(
         len(passages),
         computed,
     )
-    return BuildResult(tenant, version, "built", len(passages), documents, computed, seconds)
+    return BuildResult(
+        tenant,
+        version,
+        "built",
+        len(passages),
+        documents,
+        computed,
+        seconds,
+        chunked_pages=chunked.chunked_pages,
+    )
+
+
+def _served(root: Path, current: str | None) -> tuple[str, Manifest] | None:
+    """The version being served and its manifest (None: no readable current version)."""
+    manifest = read_manifest(root / current) if current else None
+    return (current, manifest) if current and manifest else None
 
 
 def build_indexes(
@@ -129,8 +182,9 @@ def build_indexes(
         registry.tenant(name)
     embedder = embedder or embedder_for(home.settings.embedding)
     cache = EmbeddingCache(home.paths.embedding_cache_path)
+    chunks = ChunkCache(ChunkCache.path_for(home.paths.database))
     results = []
-    with home.page_store() as store:
+    with home.page_store() as store, closing(chunks):
         for name in names:
             try:
                 result = build_index(
@@ -141,6 +195,7 @@ def build_indexes(
                     embedder=embedder,
                     cache=cache,
                     force=force,
+                    chunks=chunks,
                 )
             except IndexBuildRunningError as exc:
                 if not skip_busy:
@@ -148,6 +203,8 @@ def build_indexes(
                 version = current_version(home.paths.indexes_dir, name)
                 result = BuildResult(name, version, "busy", message=str(exc))
             results.append(result)
+        if any(r.chunked_pages or r.status == "built" for r in results):
+            chunks.prune(store.live_page_ids())  # entries of pages deleted since
     return results
 
 

@@ -5,7 +5,8 @@ Layout under ``<home>/indexes/<tenant>/``::
     CURRENT                 the name of the version being served (replaced atomically)
     <version>/manifest.json model, dimension, counts, source runs, build time, digest
     <version>/dense.faiss   FAISS index over passage embeddings (inner product = cosine)
-    <version>/lexical/      bm25s index over Danish-stemmed tokens
+    <version>/lexical/      bm25s index over Danish-stemmed tokens, with compound parts and
+                            weighted titles; compounds.json the splitter's corpus words
     <version>/passages.jsonl
 
 A build writes a hidden temporary folder, renames it into place and only then replaces
@@ -35,19 +36,26 @@ import bm25s
 import faiss
 import numpy as np
 
+from muni_crawl.compounds import CompoundSplitter
 from muni_crawl.errors import IndexNotBuiltError
-from muni_crawl.lexical import analyse
+from muni_crawl.lexical import Analyser, index_documents
+from muni_crawl.openmp import faiss_threads
 from muni_crawl.store import utcnow
 from muni_crawl.types import Passage, Vectors
 
 log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
-FORMAT_VERSION = 1
+# 2: compound parts and weighted titles in the BM25 documents, lexical/compounds.json.
+# The build digest includes it, so the next `muni-crawl index` rebuilds older versions; until
+# then they are served as they are (see TenantIndex), and newer ones are refused.
+FORMAT_VERSION = 2
+COMPOUNDS_FILE = "compounds.json"
 # v<sequence>-...; names from before sequences (<UTC time>-<digest>) sort as sequence 0
 _SEQUENCED = re.compile(r"^v(\d+)-")
 # a reader that finds its version gone re-reads CURRENT this many times before giving up
 LOAD_ATTEMPTS = 3
+_FAISS_THREADS = faiss_threads()
 
 
 @dataclass(frozen=True)
@@ -143,10 +151,13 @@ def _write_dense(folder: Path, vectors: Vectors, hnsw_threshold: int) -> str:
 
 
 def _write_lexical(folder: Path, passages: list[Passage]) -> None:
-    tokens = [analyse(p.search_text()) or [""] for p in passages]
+    """BM25 over the passages (compound parts, weighted titles: see lexical.py), and the
+    compound splitter's lexicon beside it, for questions to be split the same way."""
+    splitter, documents = index_documents(passages)
     bm25 = bm25s.BM25()
-    bm25.index(tokens, show_progress=False)
+    bm25.index([tokens or [""] for tokens in documents], show_progress=False)
     bm25.save(str(folder / "lexical"), show_progress=False)
+    splitter.save(folder / "lexical" / COMPOUNDS_FILE)
 
 
 def _write_passages(folder: Path, passages: list[Passage]) -> None:
@@ -251,6 +262,12 @@ class TenantIndex:
             raise IndexNotBuiltError(
                 folder.parent.name, f"index version {folder.name} is unreadable"
             )
+        if manifest.format > FORMAT_VERSION:
+            raise IndexNotBuiltError(
+                folder.parent.name,
+                f"index version {folder.name} has format {manifest.format}, newer than this"
+                f" release reads ({FORMAT_VERSION}): upgrade muni_crawl or re-index",
+            )
         self.folder = folder
         self.manifest = manifest
         dense: Any = faiss.read_index(str(folder / "dense.faiss"))
@@ -259,6 +276,7 @@ class TenantIndex:
         self.dense = dense
         self.lexical = bm25s.BM25.load(str(folder / "lexical"), show_progress=False)
         self.vocabulary: dict[str, int] = dict(self.lexical.vocab_dict)
+        self.analyser = Analyser(_load_splitter(folder, manifest))
         with (folder / "passages.jsonl").open(encoding="utf-8") as handle:
             self.passages = [Passage(**json.loads(line)) for line in handle]
         self.vectors = self._vectors()
@@ -276,24 +294,61 @@ class TenantIndex:
         return self.manifest.version
 
     def vector(self, i: int) -> Vectors:
+        """Passage i's vector: a copy, which stays valid after this index is dropped."""
         if self.vectors is not None:
-            row: Vectors = self.vectors[i]
+            row: Vectors = self.vectors[i].copy()
             return row
         vector: Vectors = np.asarray(self.dense.reconstruct(int(i)), dtype=np.float32)
         return vector
 
     def dense_search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
-        scores, ids = self.dense.search(query.reshape(1, -1), min(k, self.dense.ntotal))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        """The k passages nearest the (normalised) query, best first: (position, cosine).
+
+        One OpenMP thread, in the calling thread only: one question's search is too small to
+        share, and a team of threads on a busy machine stalls at its barrier (see openmp.py);
+        an index build in another thread keeps its own count."""
+        with _FAISS_THREADS.limited(1):
+            scores, ids = self.dense.search(query.reshape(1, -1), min(k, self.dense.ntotal))
+        return [(i, s) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0]
+
+    def dense_scores(self, positions: list[int], query: Vectors) -> list[float]:
+        """The cosine of each passage at `positions` to the query (for passages the dense
+        search did not return)."""
+        if not positions:
+            return []
+        if self.vectors is not None:
+            rows = self.vectors[positions]
+        else:
+            rows = np.vstack([self.dense.reconstruct(int(i)) for i in positions])
+        scores: list[float] = (rows @ query).tolist()
+        return scores
 
     def lexical_search(self, question: str, k: int) -> list[tuple[int, float]]:
-        tokens = [t for t in analyse(question) if t in self.vocabulary]
+        tokens = [t for t in self.analyser.analyse(question) if t in self.vocabulary]
         if not tokens:
             return []
+        # n_threads=0 scores in the calling thread; 1 would start a thread pool per query
         ids, scores = self.lexical.retrieve(
-            [tokens], k=min(k, len(self.passages)), show_progress=False, n_threads=1
+            [tokens], k=min(k, len(self.passages)), show_progress=False, n_threads=0
         )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+
+def _load_splitter(folder: Path, manifest: Manifest) -> CompoundSplitter | None:
+    """The compound splitter the version was built with; None for a version written before
+    format 2, which is served without compound parts until it is rebuilt."""
+    path = folder / "lexical" / COMPOUNDS_FILE
+    if manifest.format < 2:
+        log.warning(
+            "%s: index version %s has format %d; run `muni-crawl index %s` to rebuild it"
+            " with compound splitting and title weighting",
+            manifest.tenant,
+            manifest.version,
+            manifest.format,
+            manifest.tenant,
+        )
+        return None
+    return CompoundSplitter.load(path)
 
 
 def load_current(indexes_dir: Path, tenant: str) -> TenantIndex:

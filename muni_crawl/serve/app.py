@@ -108,6 +108,8 @@ class Server:
     def _warm(self) -> None:
         """Load every index that exists and run the embedder and language model once."""
         for tenant in self.home.registry.tenants:
+            if self.library.full:  # the rest load on their first question
+                break
             if current_version(self.home.paths.indexes_dir, tenant) is not None:
                 self._load(tenant)
         self.library.embedder.embed_queries(["opvarmning"])
@@ -141,6 +143,8 @@ class Server:
             on_disk = current_version(self.home.paths.indexes_dir, tenant)
             if on_disk is None or loaded.get(tenant) == on_disk:
                 continue
+            if tenant not in loaded and self.library.full:
+                continue  # kept out by max_loaded_tenants: loads on its first question
             if tenant not in loaded:
                 error = self._load_errors.get(tenant)
                 problems.append(

@@ -24,6 +24,17 @@ _SCALARS: dict[Any, dict[str, Any]] = {
 _EXTRA: dict[type, dict[str, Any]] = {
     Retrieval: {"evidence": {"type": "number", "description": "best passage's cosine"}},
 }
+# what a field means where its name does not say it all
+_DESCRIPTIONS: dict[type, dict[str, str]] = {
+    Answer: {
+        "language": "ISO 639-1 code of the language the answer text is written in.",
+        "question_language": (
+            "ISO 639-1 code of the question's language (detected, or as requested). When it"
+            " differs from `language`, the text is the municipality's own (Danish) text,"
+            " introduced by one sentence in the question's language saying so."
+        ),
+    },
+}
 
 
 def _schema_of(hint: Any) -> dict[str, Any]:
@@ -46,7 +57,13 @@ def _schema_of(hint: Any) -> dict[str, Any]:
 
 def dataclass_schema(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
-    properties = {f.name: _schema_of(hints[f.name]) for f in dataclasses.fields(cls)}
+    properties = {
+        f.name: _schema_of(hints[f.name])
+        for f in dataclasses.fields(cls)
+        if not f.metadata.get("internal")  # kept in the process, never sent
+    }
+    for name, description in _DESCRIPTIONS.get(cls, {}).items():
+        properties[name]["description"] = description
     properties.update(_EXTRA.get(cls, {}))
     return {
         "type": "object",
@@ -96,7 +113,10 @@ def openapi_schema(version: str, max_body_bytes: int, max_question_chars: int) -
             "question": {"type": "string", "maxLength": max_question_chars},
             "language": {
                 "type": "string",
-                "description": "ISO 639-1 code of the answer's language (default: detected).",
+                "description": (
+                    "ISO 639-1 code of the question's language, e.g. the chatbot's UI language"
+                    " (default: detected); an LLM answers in it."
+                ),
             },
         },
         "required": ["question"],

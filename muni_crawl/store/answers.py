@@ -94,15 +94,24 @@ class AnswerStore(Database):
     def approved_candidates(
         self, *, tenant: str, language: str, model_id: str
     ) -> list[StoredAnswer]:
-        """Approved answers this tenant may be served (its own or scoped to all), in the
-        question's language, with a question vector of this embedding model."""
+        """Approved answers this tenant may be served (its own or scoped to all), to questions
+        in this language, with a question vector of this embedding model."""
         with _reading("approved answers"):
             rows = self.db.execute(
-                "SELECT * FROM answers WHERE review_status = 'approved' AND language = ?"
+                "SELECT * FROM answers WHERE review_status = 'approved'"
+                " AND COALESCE(question_language, language) = ?"
                 " AND vector_model = ? AND (tenant = ? OR scope = 'all')",
                 (language, model_id, tenant),
             ).fetchall()
         return [StoredAnswer.from_row(r) for r in rows]
+
+    def text_language(self, answer_id: str) -> str | None:
+        """The language of an answer's text (None: no such answer)."""
+        with _reading("an answer's language"):
+            row = self.db.execute(
+                "SELECT language FROM answers WHERE id = ?", (answer_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
 
     def approved_answers(self, tenant: str | None = None) -> list[StoredAnswer]:
         """Every approved answer (served to `tenant`: its own or scoped to all)."""

@@ -165,12 +165,20 @@ def _m005_usage_note() -> str:
     return "ALTER TABLE answers ADD COLUMN usage_note TEXT;"
 
 
+def _m006_question_language() -> str:
+    """The question's language beside the answer text's (`language`): they differ when a
+    question in another language is answered from Danish text. NULL for older answers, whose
+    question language is their `language` (before this, generated answers were always in it)."""
+    return "ALTER TABLE answers ADD COLUMN question_language TEXT;"
+
+
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_crawl,
     _m002_extractor_version,
     _m003_answers,
     _m004_review,
     _m005_usage_note,
+    _m006_question_language,
 ]
 
 

@@ -38,6 +38,44 @@ class ResourceState:
     extractor_version: int = 0
 
 
+@dataclass(frozen=True)
+class PageHead:
+    """A stored page at its current version without its text: enough to tell, from versions
+    alone, whether an index built from these pages is still current."""
+
+    id: int
+    source: str
+    url: str
+    scope: str
+    municipality_code: int | None
+    status: str
+    version: int
+    version_id: int
+    title: str
+    language: str | None
+    content_type: str
+    fingerprint: str
+    created_at: str  # when this version was stored
+
+    def with_text(self, text: str) -> Page:
+        """The page at this version, with its text (read separately: see page_texts)."""
+        return Page(
+            id=self.id,
+            source=self.source,
+            url=self.url,
+            scope=self.scope,
+            municipality_code=self.municipality_code,
+            status=self.status,
+            version=self.version,
+            version_id=self.version_id,
+            title=self.title,
+            text=text,
+            language=self.language,
+            content_type=self.content_type,
+            fingerprint=self.fingerprint,
+        )
+
+
 class PageStore(Database):
     """What the crawler writes and the indexer, status and review read."""
 
@@ -291,6 +329,34 @@ class PageStore(Database):
             sql += " AND p.status = 'live'"
         rows = self.db.execute(sql + " ORDER BY p.source, p.url", args)
         return [Page(**dict(r)) for r in rows]
+
+    def page_heads(self) -> list[PageHead]:
+        """Live pages at their current version, without their texts, in the order of pages()."""
+        rows = self.db.execute(
+            "SELECT p.id, p.source, p.url, p.scope, p.municipality_code, p.status,"
+            " v.version, v.id AS version_id, v.title, v.language, v.content_type,"
+            " v.fingerprint, v.created_at FROM pages p JOIN page_versions v"
+            " ON v.page_id = p.id AND v.version = p.current_version WHERE p.status = 'live'"
+            " ORDER BY p.source, p.url"
+        )
+        return [PageHead(**dict(r)) for r in rows]
+
+    def live_page_ids(self) -> set[int]:
+        """The ids of all live pages (what caches keyed by page may keep)."""
+        return {int(r[0]) for r in self.db.execute("SELECT id FROM pages WHERE status = 'live'")}
+
+    def page_texts(self, version_ids: Iterable[int]) -> dict[int, str]:
+        """The texts of these page versions (page_versions.id), by version id."""
+        wanted = list(dict.fromkeys(version_ids))
+        texts: dict[int, str] = {}
+        for start in range(0, len(wanted), 500):  # below SQLite's variable limit
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.db.execute(
+                f"SELECT id, text FROM page_versions WHERE id IN ({marks})", chunk
+            )
+            texts.update((int(r[0]), str(r[1])) for r in rows)
+        return texts
 
     def page_versions(self, source: str, url: str) -> list[PageVersion]:
         rows = self.db.execute(

@@ -137,6 +137,12 @@ class StoredAnswer(Record):
     question_vector: bytes | None = None
     vector_model: str | None = None
     usage_note: str | None = None
+    question_language: str | None = None  # NULL before migration 6: then it is `language`
+
+    @property
+    def asked_in(self) -> str:
+        """The question's language (older answers stored only the text's)."""
+        return self.question_language or self.language
 
     @property
     def served_text(self) -> str:

@@ -1,0 +1,517 @@
+"""No-evidence benchmark: the evidence gate refuses what the sources cannot answer, at 0 tokens.
+
+Why: every question that reaches the LLM costs the municipality tokens, even when the LLM then
+declines. The gate (muni_crawl/evidence.py) decides "no evidence" before any LLM call from
+several retrieval signals. This script measures, on the bundled example:
+
+- the share of off-topic questions refused (benchmarks/off_topic.toml: 230 questions in 12
+  languages, each asked of both example tenants); a refusal is made before the composer, so
+  it costs 0 tokens (tests/test_evidence_gate.py checks that no request reaches the LLM);
+- the share of answerable questions wrongly refused (benchmarks/questions.toml);
+
+overall, for Danish and for other languages, and by kind of off-topic question, "before" (the
+single cosine threshold 0.79 shipped until the gate) and "after" (the shipped gate).
+
+Calibration (`--calibrate`): fits the gate's weights for the embedding model in use and
+prints them as the TOML to paste into muni_crawl/calibration.toml; the figures printed are
+then those of the fitted gate. To limit overfitting, a stable third of the questions (sha256
+of the id, modulo 3) is held out of the fit, and the table reports the held-out part apart.
+The rules that come before the score (another place named, a cue, the cosine floor) are not
+fitted: the weights are fitted on the cases none of them refuses. The fit is a
+class-weighted, L2-regularised logistic regression on standardised signals, one per profile
+(questions detected as Danish weigh all five signals; others only the two dense ones, since
+a Danish index has no words in common with them). Its cut is then moved to TAIL_Z standard
+deviations below the mean score of the fit part's answerable questions (and never above the
+lowest of them): a tail estimate, steadier on a few dozen questions than the lowest score
+alone. TAIL_Z was chosen by five-fold cross-validation within the fit part (the held-out
+third took no part): the largest share of off-topic questions refused while at most 2% of
+the answerable ones were.
+
+`--curve` prints the trade-off: the share of off-topic questions refused when the cut is
+moved so that at most 1%, 2% or 3% of the answerable questions are wrongly refused (chosen
+on the cases it is measured on, so an upper bound of what the gate's signals can do here).
+`--misses` lists the answerable questions refused and the off-topic ones let through.
+
+Re-run it whenever the analyser, the embedder, the chunker or the example changes: one
+command,
+
+    python benchmarks/no_evidence.py --calibrate      # fit, print the TOML and the table
+    python benchmarks/no_evidence.py                  # the shipped gate, before and after
+    python benchmarks/no_evidence.py --check          # ... exit 1 below a floor
+    python benchmarks/no_evidence.py --curve --misses # the trade-off, and every mistake
+    python benchmarks/no_evidence.py --home DIR       # a home with the example indexed
+
+Exit codes: 0 fine, 1 a figure is beyond its floor (with --check), 2 the question files or the
+example build are broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import sys
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run or loaded as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (
+    BENCH_DIR,
+    DEFAULT_CACHE,
+    EXAMPLE_TENANTS,
+    BenchmarkError,
+    built_example,
+    format_table,
+    today,
+)
+from benchmarks.retrieval_quality import DEFAULT_QUESTIONS, load_questions
+from muni_crawl import MuniCrawlError
+from muni_crawl.calibration import GATE_SIGNALS
+from muni_crawl.evidence import Gate, Signals, Weights, decide, gate_for, measure
+from muni_crawl.language import detect_language
+from muni_crawl.places import places_for
+from muni_crawl.retrieve import Library
+
+DEFAULT_OFF_TOPIC = BENCH_DIR / "off_topic.toml"
+OFF_TOPIC_KEYS = ("id", "language", "kind", "question")
+KINDS = ("general", "chitchat", "near_miss", "other_town", "national", "uncovered", "personal")
+OLD_THRESHOLD = 0.79  # the one cosine threshold shipped before the gate: "before"
+HELD_OUT_MODULUS = 3  # sha256(id) % 3 == 0: held out of the fit
+ANSWERABLE_WEIGHT = 3.0  # the answerable class weighs this many times the off-topic class
+# the cut: this many standard deviations below the answerable questions' mean score. Chosen
+# by five-fold cross-validation within the fit part (2026-12-03): 2.0 wrongly refused 2.8%,
+# 2.25 1.9% (off-topic refused 80.1%), 2.5 1.9% (75.0%), 2.75 0.9% (67.6%); the target is at
+# most 2% wrongly refused
+TAIL_Z = 2.25
+L2 = 1.0  # ridge penalty on the standardised weights
+DENSE_SIGNALS = ("similarity", "margin")  # what the `other` profile weighs
+CURVE_SHARES = (0.01, 0.02, 0.03)  # the trade-off printed by --curve
+
+# Floors for --check, on all questions with the shipped gate. Measured 2026-12-03 on 230
+# off-topic questions (460 cases) and 149 answerable ones: off-topic refused 79.1% (before: one
+# cosine threshold, 18.3%; the five-signal gate without the place and cue rules, 54.1%),
+# answerable wrongly refused 0.7% (1 of 149); held out: 76.4% and 2.3% (1 of 43). The ceiling
+# is the issue's target (at most 2%); the floor sits about 4 points below the measured share.
+# Re-measure and record here when they move; do not lower a floor to make --check pass.
+FLOORS = {"off_topic_refused": 0.75, "answerable_wrongly_refused": 0.02}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One question asked of one tenant, with its retrieval's signals."""
+
+    id: str
+    tenant: str
+    language: str  # as declared in the question file
+    kind: str  # "answerable" or the off-topic kind
+    question: str
+    signals: Signals
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind == "answerable"
+
+    @property
+    def held_out(self) -> bool:
+        digest = hashlib.sha256(self.id.encode()).hexdigest()
+        return int(digest, 16) % HELD_OUT_MODULUS == 0
+
+
+@dataclass(frozen=True)
+class Rates:
+    off_topic: int
+    refused_before: float
+    refused_after: float
+    answerable: int
+    wrong_before: float
+    wrong_after: float
+
+
+@dataclass(frozen=True)
+class NoEvidenceResult:
+    """Every case, the gate measured and the figures per group (in display order)."""
+
+    cases: list[Case]
+    gate: Gate
+    groups: dict[str, Rates]
+    model: str
+    fitted: bool
+
+    @property
+    def overall(self) -> Rates:
+        return self.groups["all"]
+
+
+# -- questions --------------------------------------------------------------------------------
+
+
+def load_off_topic(path: Path) -> list[dict[str, str]]:
+    """Read and check the off-topic file: every key present, ids unique, kinds known."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BenchmarkError(f"cannot read {path}: {exc}") from exc
+    raw = data.get("question")
+    if not isinstance(raw, list) or not raw:
+        raise BenchmarkError(f"{path}: no [[question]] tables")
+    seen: set[str] = set()
+    for number, entry in enumerate(raw, start=1):
+        missing = [key for key in OFF_TOPIC_KEYS if key not in entry]
+        if missing:
+            raise BenchmarkError(f"{path}: question {number} lacks {', '.join(missing)}")
+        if entry["kind"] not in KINDS:
+            raise BenchmarkError(f"{path}: {entry['id']}: unknown kind {entry['kind']!r}")
+        if entry["id"] in seen:
+            raise BenchmarkError(f"{path}: duplicate id {entry['id']!r}")
+        seen.add(entry["id"])
+    return [{key: str(entry[key]) for key in OFF_TOPIC_KEYS} for entry in raw]
+
+
+def collect(library: Library, off_topic: list[dict[str, str]], answerable_file: Path) -> list[Case]:
+    """Retrieve for every question exactly as the Answerer does and measure the signals."""
+    k = library.home.settings.answering.answer_passages
+    asked = [
+        (q.id, q.tenant, q.language, "answerable", q.question)
+        for q in load_questions(answerable_file)
+    ]
+    asked += [
+        (q["id"], tenant, q["language"], q["kind"], q["question"])
+        for q in off_topic
+        for tenant in EXAMPLE_TENANTS
+    ]
+    registry = library.registry
+    names = tuple(t.name for t in registry.tenants.values())
+    cases = []
+    for id_, tenant, language, kind, question in asked:
+        retrieval = library.retrieve(tenant, question, k=k)
+        signals = measure(
+            retrieval.question,
+            retrieval,
+            library.index(tenant),
+            language=detect_language(retrieval.question),
+            places=places_for(registry.tenant(tenant).name, names),
+        )
+        cases.append(Case(id_, tenant, language, kind, question, signals))
+    return cases
+
+
+# -- fitting ----------------------------------------------------------------------------------
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted, L2-regularised logistic regression by Newton's method; x has a leading
+    column of ones (the intercept, not penalised). Returns the coefficients."""
+    beta = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], L2)
+    penalty[0] = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        gradient = x.T @ (weight * (y - p)) - penalty * beta
+        hessian = (x * (weight * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        beta += step
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    return beta
+
+
+def fit_profile(cases: Sequence[Case], signals: Sequence[str]) -> Weights:
+    """Weights for one profile: logistic regression, then the cut moved TAIL_Z standard
+    deviations below the answerable questions' mean score (never above the lowest)."""
+    answerable = [c for c in cases if c.answerable]
+    if not answerable or len(answerable) == len(cases):
+        raise BenchmarkError("a profile needs answerable and off-topic questions to fit")
+    raw = np.array([[c.signals.value(s) for s in signals] for c in cases])
+    mean, spread = raw.mean(axis=0), raw.std(axis=0)
+    spread[spread == 0] = 1.0
+    x = np.hstack([np.ones((len(cases), 1)), (raw - mean) / spread])
+    y = np.array([c.answerable for c in cases], dtype=float)
+    share = (len(cases) - len(answerable)) / len(answerable)
+    weight = np.where(y == 1, ANSWERABLE_WEIGHT * share, 1.0)
+    beta = _logistic(x, y, weight)
+    slopes = beta[1:] / spread
+    bias = float(beta[0] - slopes @ mean)
+    scores = bias + raw @ slopes
+    kept = scores[y == 1]
+    spread_kept = float(kept.std(ddof=1)) if kept.size > 1 else 0.0
+    cut = min(float(kept.mean()) - TAIL_Z * spread_kept, float(kept.min()) - 1e-3)
+    return Weights(bias - cut, {s: float(w) for s, w in zip(signals, slopes, strict=True)})
+
+
+def by_rule(signals: Signals, floor: float) -> str | None:
+    """The rule that refuses a case before any score: "place", "cue" or "floor"."""
+    if signals.elsewhere:
+        return "place"
+    if signals.cue is not None:
+        return "cue"
+    if signals.similarity < floor:
+        return "floor"
+    return None
+
+
+def calibrate(cases: Sequence[Case], floor: float) -> Gate:
+    """A gate fitted on the cases that are not held out and that no rule refuses (what the
+    floor, a named place or a cue refuses needs no weights)."""
+    fit = [c for c in cases if not c.held_out and by_rule(c.signals, floor) is None]
+    danish = [c for c in fit if c.signals.lexical]
+    other = [c for c in fit if not c.signals.lexical]
+    return Gate(
+        floor=floor,
+        danish=fit_profile(danish, GATE_SIGNALS),
+        other=fit_profile(other, DENSE_SIGNALS),
+    )
+
+
+def toml_snippet(model: str, gate: Gate, cases: Sequence[Case]) -> str:
+    """The [<model>.gate.*] tables to paste into muni_crawl/calibration.toml."""
+    fitted = sum(not c.held_out and by_rule(c.signals, gate.floor) is None for c in cases)
+    lines = [
+        f"# gate fitted {today()} by benchmarks/no_evidence.py --calibrate on {fitted} of"
+        f" {len(cases)} cases (a third held out; what a rule refuses needs no weights)",
+    ]
+    for profile, weights in (("danish", gate.danish), ("other", gate.other)):
+        if weights is None:
+            continue
+        lines.append(f'["{model}".gate.{profile}]')
+        lines.append(f"bias = {weights.bias:.4f}")
+        lines += [f"{name} = {value:.4f}" for name, value in weights.weights.items()]
+    return "\n".join(lines)
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+def rates(cases: Sequence[Case], after: Gate) -> Rates:
+    """Refused shares "before" (the one old cosine threshold, no rules) and "after"."""
+
+    def refused(group: list[Case], gate: Gate | None) -> float:
+        if not group:
+            return 0.0
+        if gate is None:
+            return sum(c.signals.similarity < OLD_THRESHOLD for c in group) / len(group)
+        return sum(not decide(c.signals, gate).passed for c in group) / len(group)
+
+    off = [c for c in cases if not c.answerable]
+    on = [c for c in cases if c.answerable]
+    return Rates(
+        off_topic=len(off),
+        refused_before=refused(off, None),
+        refused_after=refused(off, after),
+        answerable=len(on),
+        wrong_before=refused(on, None),
+        wrong_after=refused(on, after),
+    )
+
+
+def group_rates(cases: Sequence[Case], gate: Gate) -> dict[str, Rates]:
+    """Figures for all cases, by language group and by held-out part, then by kind."""
+    selections: list[tuple[str, Callable[[Case], bool]]] = [
+        ("all", lambda c: True),
+        ("da", lambda c: c.language == "da"),
+        ("other languages", lambda c: c.language != "da"),
+        ("held out", lambda c: c.held_out),
+        ("held out, da", lambda c: c.held_out and c.language == "da"),
+        ("held out, other", lambda c: c.held_out and c.language != "da"),
+    ]
+    groups = {name: rates([c for c in cases if keep(c)], gate) for name, keep in selections}
+    for kind in KINDS:
+        groups[f"kind {kind}"] = rates([c for c in cases if c.kind == kind], gate)
+    return groups
+
+
+def run(
+    home: Path | None = None,
+    cache: Path = DEFAULT_CACHE,
+    *,
+    fit: bool = False,
+    off_topic_file: Path = DEFAULT_OFF_TOPIC,
+    answerable_file: Path = DEFAULT_QUESTIONS,
+) -> NoEvidenceResult:
+    """Measure the shipped gate (or, with `fit`, a freshly fitted one) against the single old
+    threshold, in `home` or in a temporary home where the example is built first."""
+    off_topic = load_off_topic(off_topic_file)
+    with built_example(home, cache) as settings:
+        library = Library(settings)
+        cases = collect(library, off_topic, answerable_file)
+        model = library.index(EXAMPLE_TENANTS[0]).manifest.model_id
+    shipped = gate_for(model)
+    gate = calibrate(cases, shipped.floor) if fit else shipped
+    return NoEvidenceResult(cases, gate, group_rates(cases, gate), model, fit)
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+
+def table(groups: dict[str, Rates]) -> str:
+    header = (
+        "group",
+        "off-topic",
+        "refused before",
+        "after",
+        "answerable",
+        "wrongly before",
+        "after",
+    )
+    rows = [
+        [
+            name,
+            f"{r.off_topic}",
+            f"{r.refused_before:.1%}",
+            f"{r.refused_after:.1%}",
+            *(
+                (f"{r.answerable}", f"{r.wrong_before:.1%}", f"{r.wrong_after:.1%}")
+                if r.answerable
+                else ("", "", "")
+            ),
+        ]
+        for name, r in groups.items()
+    ]
+    return format_table(header, rows, rule=True)
+
+
+def misses(result: NoEvidenceResult) -> str:
+    """The answerable questions refused, and the off-topic ones let through, by name."""
+    lines = []
+    for case in result.cases:
+        verdict = decide(case.signals, result.gate)
+        if case.answerable and not verdict.passed:
+            lines.append(f"  wrongly refused  {case.id} [{case.language}]: {case.question}")
+    passed = [c for c in result.cases if not c.answerable and decide(c.signals, result.gate).passed]
+    lines.append(f"  off-topic let through: {len(passed)}")
+    for case in passed:
+        lines.append(f"    {case.kind:10s} {case.tenant:8s} [{case.language}] {case.question}")
+    return "\n".join(lines)
+
+
+def refusals(result: NoEvidenceResult) -> str:
+    """What refused the off-topic and the answerable cases: a rule or the score."""
+    counts = {step: [0, 0] for step in ("place", "cue", "floor", "score")}
+    for case in result.cases:
+        step = by_rule(case.signals, result.gate.floor)
+        if step is None and not decide(case.signals, result.gate).passed:
+            step = "score"
+        if step is not None:
+            counts[step][case.answerable] += 1
+    parts = [f"{step} {off}/{on}" for step, (off, on) in counts.items()]
+    return "refused by (off-topic/answerable): " + ", ".join(parts)
+
+
+def curve(
+    cases: Sequence[Case], gate: Gate, shares: Sequence[float] = CURVE_SHARES
+) -> list[tuple[float, float | None, float, float]]:
+    """The trade-off: for each share of answerable questions that may be wrongly refused, the
+    cut on the score moved (both profiles by the same amount) as far as that share allows;
+    (share, cut shift, wrongly refused, off-topic refused). In-sample: the cut is chosen on
+    the very cases it is measured on, so it is the best this gate's signals can do here."""
+    scored: list[tuple[Case, float | None]] = []  # None: refused by a rule, whatever the cut
+    for case in cases:
+        score = decide(case.signals, gate).score  # None without weights: always passed
+        ruled = by_rule(case.signals, gate.floor) is not None
+        scored.append((case, None if ruled else math.inf if score is None else score))
+    answerable = [s for c, s in scored if c.answerable]
+    off = [s for c, s in scored if not c.answerable]
+    ruled_out = answerable.count(None)
+    ranked = sorted(s for s in answerable if s is not None)
+    rows: list[tuple[float, float | None, float, float]] = []
+    for share in shares:
+        spare = int(share * len(answerable) + 1e-9) - ruled_out
+        if spare < 0:  # the rules alone refuse more answerable questions than allowed
+            rows.append((share, None, ruled_out / len(answerable), float("nan")))
+            continue
+        cut = ranked[spare] if spare < len(ranked) else math.inf
+        wrong = sum(s is None or s < cut for s in answerable) / len(answerable)
+        caught = sum(s is None or s < cut for s in off) / len(off)
+        rows.append((share, cut, wrong, caught))
+    return rows
+
+
+def curve_table(result: NoEvidenceResult) -> str:
+    rows = [
+        [
+            f"{share:.0%}",
+            "-" if cut is None else f"{cut:+.2f}",
+            f"{wrong:.1%}",
+            "-" if caught != caught else f"{caught:.1%}",
+        ]
+        for share, cut, wrong, caught in curve(result.cases, result.gate)
+    ]
+    header = ("wrongly refused at most", "score cut", "wrongly refused", "off-topic refused")
+    return format_table(header, rows, rule=True)
+
+
+def floor_failures(result: NoEvidenceResult) -> list[str]:
+    overall = result.overall
+    failures = []
+    if overall.refused_after < FLOORS["off_topic_refused"]:
+        failures.append(
+            f"off-topic refused {overall.refused_after:.1%} is below its floor"
+            f" {FLOORS['off_topic_refused']:.0%}"
+        )
+    if overall.wrong_after > FLOORS["answerable_wrongly_refused"]:
+        failures.append(
+            f"answerable wrongly refused {overall.wrong_after:.1%} is above its ceiling"
+            f" {FLOORS['answerable_wrongly_refused']:.0%}"
+        )
+    return failures
+
+
+def report(result: NoEvidenceResult) -> str:
+    """What `python benchmarks/no_evidence.py` prints."""
+    which = "a gate fitted now" if result.fitted else "the shipped gate"
+    return (
+        f"no-evidence benchmark: {today()}, model {result.model}; before = one cosine"
+        f" threshold {OLD_THRESHOLD}, after = {which} (floor {result.gate.floor:.3f});"
+        f" a third of the questions held out of the fit\n"
+        + table(result.groups)
+        + "\n"
+        + refusals(result)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="a home with the example already indexed")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--off-topic", type=Path, default=DEFAULT_OFF_TOPIC)
+    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    parser.add_argument("--calibrate", action="store_true", help="fit the gate, print its TOML")
+    parser.add_argument("--misses", action="store_true", help="list the gate's mistakes")
+    parser.add_argument("--check", action="store_true", help="exit 1 beyond a floor")
+    parser.add_argument("--curve", action="store_true", help="the refused/wrongly refused curve")
+    args = parser.parse_args(argv)
+    try:
+        result = run(
+            args.home,
+            args.cache,
+            fit=args.calibrate,
+            off_topic_file=args.off_topic,
+            answerable_file=args.questions,
+        )
+    except (BenchmarkError, MuniCrawlError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    if args.calibrate:
+        print(toml_snippet(result.model, result.gate, result.cases) + "\n")
+    print(report(result))
+    if args.curve:
+        print("\nthe trade-off (in-sample: the cut chosen on the cases measured)\n")
+        print(curve_table(result))
+    if args.misses:
+        print("\n" + misses(result))
+    if args.check:
+        failures = floor_failures(result)
+        if failures:
+            print("\nBeyond the floor:\n  " + "\n  ".join(failures), file=sys.stderr)
+            return 1
+        print("\nAll figures are within their floors.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

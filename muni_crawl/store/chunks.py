@@ -8,21 +8,19 @@ the keys and what a blob holds.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from muni_crawl.store.database import CacheFile
 
 _IN_CLAUSE = 500  # page ids per SELECT ... IN (...): below SQLite's variable limit
 
 
-class ChunkStore:
+class ChunkStore(CacheFile):
     """Blobs by page id, with their keys; one connection per thread."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._local = threading.local()
+        super().__init__(path)
         db = self._db()
         with db:
             db.execute(
@@ -33,20 +31,6 @@ class ChunkStore:
                 "CREATE TABLE IF NOT EXISTS built (tenant TEXT PRIMARY KEY, version TEXT NOT NULL,"
                 " digest TEXT NOT NULL, pages_key TEXT NOT NULL)"
             )
-
-    def _db(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
     def entries(self, keys: Mapping[int, str]) -> dict[int, bytes]:
         """The blobs of the pages whose stored key is the wanted one."""

@@ -6,38 +6,27 @@ it grows with every model tried, and index builds in several threads share it.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from muni_crawl.store.database import CacheFile
 from muni_crawl.types import Vectors
 
 _IN_CLAUSE = 500  # keys per SELECT ... IN (...): below SQLite's variable limit
 
 
-class VectorCache:
+class VectorCache(CacheFile):
     """Float32 vectors by key; one connection per thread (SQLite connections are not shared)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._local = threading.local()
+        super().__init__(path)
         with self._db() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
                 " dim INTEGER NOT NULL, vector BLOB NOT NULL)"
             )
-
-    def _db(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
 
     def get(self, keys: Sequence[str]) -> dict[str, Vectors]:
         """The cached vectors among `keys`."""
@@ -63,10 +52,3 @@ class VectorCache:
                     for key, vector in items
                 ],
             )
-
-    def close(self) -> None:
-        """Close this thread's connection (the last one to close folds the WAL into the file)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None

@@ -8,6 +8,7 @@ common, so the same figure is computed the same way everywhere.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import shutil
@@ -161,9 +162,20 @@ def example_home(home: Path | None) -> Iterator[Path]:
         yield built
 
 
-def build_example(settings: Settings) -> None:
-    """Serve, crawl and index the bundled example in settings.home."""
-    started = time.perf_counter()
+@contextmanager
+def example_ports() -> Iterator[None]:
+    """The example's fixed ports, shared with test sessions (tests/conftest.py's lock)."""
+    path = Path(tempfile.gettempdir()) / "muni_crawl-example-ports.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def crawl_example(settings: Settings) -> None:
+    """Serve the bundled example and crawl it into settings.home (nothing is indexed)."""
     try:
         sites = serve_examples()
     except OSError as exc:
@@ -178,6 +190,12 @@ def build_example(settings: Settings) -> None:
     failed = [f"{s.source}: {s.message}" for s in summaries if s.status == "failed"]
     if failed:
         raise BenchmarkError("crawl failed: " + "; ".join(failed))
+
+
+def build_example(settings: Settings) -> None:
+    """Serve, crawl and index the bundled example in settings.home."""
+    started = time.perf_counter()
+    crawl_example(settings)
     crawled = time.perf_counter()
     results = build_indexes(EXAMPLE_TENANTS, home=settings)
     new = sum(r.new_embeddings for r in results)

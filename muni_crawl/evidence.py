@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 from muni_crawl.calibration import GATE_SIGNALS, calibration_for
 from muni_crawl.cues import Cue, cues
-from muni_crawl.index import TenantIndex
+from muni_crawl.index import IndexView
 from muni_crawl.lexical import analyse, stem
 from muni_crawl.places import TenantPlaces
 from muni_crawl.retrieve import Retrieval
@@ -131,7 +131,7 @@ class Verdict:
 def assess(
     question: str,
     retrieval: Retrieval,
-    index: TenantIndex,
+    index: IndexView,
     *,
     language: str,
     gate: Gate,
@@ -144,7 +144,7 @@ def assess(
 def measure(
     question: str,
     retrieval: Retrieval,
-    index: TenantIndex,
+    index: IndexView,
     *,
     language: str,
     places: TenantPlaces | None = None,
@@ -236,20 +236,20 @@ def _idf(frequency: int, documents: int) -> float:
     return math.log(1.0 + (documents - frequency + 0.5) / (frequency + 0.5))
 
 
-def _tokens_of(index: TenantIndex) -> Callable[[str], list[str]]:
+def _tokens_of(index: IndexView) -> Callable[[str], list[str]]:
     """The index's own analyser (compound parts included) where it has one."""
     analyser = getattr(index, "analyser", None)
     method = getattr(analyser, "analyse", None)
     return method if callable(method) else analyse
 
 
-_frequencies: weakref.WeakKeyDictionary[TenantIndex, tuple[dict[str, int], int]] = (
+_frequencies: weakref.WeakKeyDictionary[IndexView, tuple[dict[str, int], int]] = (
     weakref.WeakKeyDictionary()
 )
 _frequencies_lock = threading.Lock()
 
 
-def document_frequencies(index: TenantIndex) -> tuple[dict[str, int], int]:
+def document_frequencies(index: IndexView) -> tuple[dict[str, int], int]:
     """stem -> number of passages using it, and the number of passages; counted once per
     loaded index version (a linear pass over its passages)."""
     with _frequencies_lock:

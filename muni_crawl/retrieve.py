@@ -19,6 +19,8 @@ from muni_crawl.embed import Embedder, embedder_for
 from muni_crawl.errors import ConfigError, InvalidQuestionError
 from muni_crawl.home import Home, HomeLike
 from muni_crawl.index import TenantIndex, current_version, load_current
+from muni_crawl.index.layout import SHARED_PREFIX, current_version_in, load_current_in, shared_dir
+from muni_crawl.index.view import IndexView
 from muni_crawl.question import validate_question
 from muni_crawl.redact import redact
 from muni_crawl.sources import Registry
@@ -37,8 +39,10 @@ class Retrieval:
     passages: tuple[Passage, ...]
     documents_searched: int
     passages_searched: int
-    index_version: str
+    index_version: str  # the tenant's own index
     model_id: str
+    # source -> the version of its shared index of national text searched beside it
+    shared_versions: dict[str, str] = field(default_factory=dict)
     # the two candidate lists fused into `passages`, best first: (position in the tenant's
     # index, score) with the dense cosine and the BM25 score; what the evidence gate reads.
     # Internal: positions mean nothing outside this process, so to_dict and the API omit them
@@ -59,6 +63,7 @@ class Retrieval:
             "documents_searched": self.documents_searched,
             "passages_searched": self.passages_searched,
             "index_version": self.index_version,
+            "shared_versions": dict(self.shared_versions),
             "model_id": self.model_id,
             "evidence": round(self.evidence, 3),
         }
@@ -83,7 +88,8 @@ class Library:
         self.max_loaded_tenants = self.home.settings.index.max_loaded_tenants
         self._embedder = embedder
         # least recently used first; `_lock` guards it and is never held while loading
-        self._indexes: OrderedDict[str, TenantIndex] = OrderedDict()
+        self._indexes: OrderedDict[str, IndexView] = OrderedDict()
+        self._shared: dict[str, TenantIndex] = {}  # shared indexes of national text, by source
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
         self._registry_lock = threading.Lock()
@@ -108,6 +114,7 @@ class Library:
         """Drop the loaded indexes (the next question loads them again)."""
         with self._lock:
             self._indexes.clear()
+            self._shared.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -116,9 +123,17 @@ class Library:
         self.close()
 
     def loaded_versions(self) -> dict[str, str]:
-        """Tenant -> the index version held in memory now (what a readiness check reports)."""
+        """Tenant -> the version of its own index held in memory now (what a readiness check
+        reports; `holds_current` also compares the shared ones)."""
         with self._lock:
             return {tenant: index.version for tenant, index in self._indexes.items()}
+
+    def holds_current(self, tenant: str) -> bool:
+        """Whether the tenant's index and the shared ones it names are in memory at the
+        versions on disk (False: its next question, or warm-up, loads them)."""
+        with self._lock:
+            loaded = self._indexes.get(tenant)
+        return loaded is not None and self._is_current(tenant, loaded)
 
     @property
     def full(self) -> bool:
@@ -140,16 +155,19 @@ class Library:
                 self.index(tenant)
         self.embedder.embed_queries(["opvarmning"])
 
-    def index(self, tenant: str) -> TenantIndex:
-        """The tenant's current index, reloaded when a newer version was switched in (while
-        another thread loads the newer one, the version in memory still answers)."""
+    def index(self, tenant: str) -> IndexView:
+        """What the tenant searches now: its current index beside the current shared indexes
+        it names, reloaded when a newer version of either was switched in (while another
+        thread loads the newer one, the version in memory still answers)."""
         self.registry.tenant(tenant)  # UnknownTenantError for a slug that is not declared
-        on_disk = current_version(self._indexes_dir, tenant)
         with self._lock:
             loaded = self._indexes.get(tenant)
-            if loaded is not None and loaded.version == on_disk:
-                self._indexes.move_to_end(tenant)
-                return loaded
+        if loaded is not None and self._is_current(tenant, loaded):
+            with self._lock:
+                if tenant in self._indexes:
+                    self._indexes.move_to_end(tenant)
+            return loaded
+        with self._lock:
             load_lock = self._load_locks.setdefault(tenant, threading.Lock())
         if loaded is None:
             load_lock.acquire()  # one load per tenant at a time; other tenants carry on
@@ -158,16 +176,54 @@ class Library:
         try:
             with self._lock:
                 loaded = self._indexes.get(tenant)
-            if loaded is None or loaded.version != current_version(self._indexes_dir, tenant):
-                loaded = load_current(self._indexes_dir, tenant)
+            if loaded is None or not self._is_current(tenant, loaded):
+                loaded = self._load(tenant, loaded)
             with self._lock:
                 self._indexes[tenant] = loaded
                 self._indexes.move_to_end(tenant)
                 while 0 < self.max_loaded_tenants < len(self._indexes):
                     self._indexes.popitem(last=False)
+                used = {name for view in self._indexes.values() for name in view.shared}
+                for name in [name for name in self._shared if name not in used]:
+                    del self._shared[name]
             return loaded
         finally:
             load_lock.release()
+
+    def _is_current(self, tenant: str, view: IndexView) -> bool:
+        """Whether every index of the view is the version CURRENT names on disk."""
+        if view.own.version != current_version(self._indexes_dir, tenant):
+            return False
+        return all(
+            index.version == current_version_in(shared_dir(self._indexes_dir, name))
+            for name, index in view.shared.items()
+        )
+
+    def _load(self, tenant: str, loaded: IndexView | None) -> IndexView:
+        """The tenant's view with the versions on disk, keeping what is still current."""
+        own = loaded.own if loaded is not None else None
+        if own is None or own.version != current_version(self._indexes_dir, tenant):
+            own = load_current(self._indexes_dir, tenant)
+        shared = {name: self._shared_index(name) for name in own.manifest.shared}
+        return IndexView(own, shared)
+
+    def _shared_index(self, name: str) -> TenantIndex:
+        """The current version of a shared index, loaded once for every tenant that names it."""
+        root = shared_dir(self._indexes_dir, name)
+        key = SHARED_PREFIX + name
+        with self._lock:
+            loaded = self._shared.get(name)
+            load_lock = self._load_locks.setdefault(key, threading.Lock())
+        if loaded is not None and loaded.version == current_version_in(root):
+            return loaded
+        with load_lock:
+            with self._lock:
+                loaded = self._shared.get(name)
+            if loaded is None or loaded.version != current_version_in(root):
+                loaded = load_current_in(root, key)
+                with self._lock:
+                    self._shared[name] = loaded
+            return loaded
 
     def retrieve(
         self, tenant: str, question: str, k: int = 5, *, query: Vectors | None = None
@@ -214,10 +270,11 @@ class Library:
             tenant=tenant,
             question=text,
             passages=passages,
-            documents_searched=index.manifest.documents,
-            passages_searched=index.manifest.passages,
-            index_version=index.version,
+            documents_searched=index.document_count,
+            passages_searched=index.passage_count,
+            index_version=index.own.version,
             model_id=index.manifest.model_id,
+            shared_versions={name: shared.version for name, shared in index.shared.items()},
             dense_hits=tuple(dense),
             lexical_hits=tuple(lexical),
         )

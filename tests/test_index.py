@@ -105,14 +105,17 @@ def test_reindex_embeds_only_what_changed(
 
 
 def _kill_build_at(home: Path, cache: Path, function: str) -> None:
-    """Run a forced build in a child that dies (os._exit, like kill -9) inside `function`."""
+    """Run a forced build in a child that dies (os._exit, like kill -9) inside `function`
+    while it writes the tenant's own index (the shared one is written first, and survives)."""
     script = textwrap.dedent(
         f"""
         import os
         from pathlib import Path
         import muni_crawl.index.layout as index
         original = getattr(index, {function!r})
-        def dying(*args, **kwargs):
+        def dying(folder, *args, **kwargs):
+            if "_shared" in str(folder):
+                return original(folder, *args, **kwargs)
             os._exit(137)
         setattr(index, {function!r}, dying)
         from muni_crawl import Settings, build_indexes
@@ -143,7 +146,8 @@ def test_a_build_killed_half_way_leaves_the_previous_version_serving(
     assert unswitched
     assert current_version(settings.indexes_dir, "example") == before
     assert library.retrieve("example", "pas").index_version == before
-    [rebuilt] = build_indexes(["example"], home=settings, force=True)
+    [shared, rebuilt] = build_indexes(["example"], home=settings, force=True)
+    assert shared.tenant == "_shared/example-borger" and shared.status == "built"
     assert rebuilt.status == "built" and rebuilt.version != before
     assert not list(tenant_dir(settings.indexes_dir, "example").glob(".tmp-*"))
     # hot reload: the same Library object now serves the new version without a restart
@@ -156,7 +160,7 @@ def test_old_versions_are_pruned(
     home = tmp_path / "copy"
     shutil.copytree(example_home, home)
     settings = Settings.load(home, embedding_cache=shared_embedding_cache, index_keep_versions=2)
-    built = [build_indexes(["naboby"], home=settings, force=True)[0] for _ in range(3)]
+    built = [build_indexes(["naboby"], home=settings, force=True)[-1] for _ in range(3)]
     folders = sorted(
         p.name for p in tenant_dir(settings.indexes_dir, "naboby").iterdir() if p.is_dir()
     )

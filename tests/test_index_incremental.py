@@ -55,7 +55,8 @@ def _served(home: Path, tenant: str) -> tuple[list[dict[str, object]], str]:
 
 
 def _full(settings: Settings, tenant: str) -> list[Passage]:
-    """Every page of the tenant chunked afresh and collapsed, as a build without the cache."""
+    """Every page of the tenant chunked afresh and collapsed, as a build without the cache;
+    the national text left to the shared index."""
     limits = settings.index
     with PageStore(settings.database) as store:
         pages = tenant_pages(store, Home.of(settings).registry, tenant)
@@ -66,7 +67,15 @@ def _full(settings: Settings, tenant: str) -> list[Passage]:
             page, min_tokens=limits.chunk_min_tokens, max_tokens=limits.chunk_max_tokens
         )
     ]
-    return collapse_duplicates(chunked)
+    return [p for p in collapse_duplicates(chunked) if p.scope != "national"]
+
+
+def _hidden(home: Path, tenant: str) -> dict[str, list[str]]:
+    """What the tenant's current version hides of the shared indexes it names."""
+    indexes = home / "indexes"
+    folder = tenant_dir(indexes, tenant) / str(current_version(indexes, tenant))
+    hidden: dict[str, list[str]] = json.loads((folder / "shared.json").read_text())["hidden"]
+    return hidden
 
 
 def _as_stored(passages: list[Passage]) -> list[dict[str, object]]:
@@ -112,7 +121,7 @@ def test_a_reindex_chunks_only_changed_pages_and_equals_a_full_build(
     texts_read.clear()
     again = _by_tenant(build_indexes(["example", "naboby"], home=settings))
     assert {r.status for r in again.values()} == {"unchanged"}
-    assert [r.chunked_pages for r in again.values()] == [0, 0]
+    assert [r.chunked_pages for r in again.values()] == [0, 0, 0]  # shared, example, naboby
     assert again["example"].passages == first["example"].passages
     assert texts_read == []
 
@@ -133,7 +142,7 @@ def test_a_reindex_chunks_only_changed_pages_and_equals_a_full_build(
     full = _full(settings, "example")
     served, digest = _served(home, "example")
     assert served == _as_stored(full)  # same passages, same order
-    assert digest == passages_digest(read_manifest_model(home), full)
+    assert digest == passages_digest(read_manifest_model(home), full, _hidden(home, "example"))
     assert not any(p["page_id"] == deleted.id for p in served)
     # only the passages that are new text were embedded: those of the new and changed pages
     known = {json.dumps([p["title"], p["heading"], p["text"]]) for p in before}

@@ -1,5 +1,6 @@
 """Per-tenant indexes: which pages a tenant sees (`audience`), how its index is built
-(`build`) and how a version is laid out on disk and loaded (`layout`)."""
+(`build`), how a version is laid out on disk and loaded (`layout`), and how a tenant's
+index is searched beside the shared indexes of national text (`view`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from muni_crawl.index.layout import (
     load_current,
     read_manifest,
     tenant_dir,
+    shared_dir,
     write_version,
 )
+from muni_crawl.index.view import IndexView
 
 __all__ = [
     "BuildResult",
+    "IndexView",
     "Manifest",
     "TenantIndex",
     "affected_tenants",
@@ -25,6 +29,7 @@ __all__ = [
     "current_version",
     "load_current",
     "read_manifest",
+    "shared_dir",
     "tenant_dir",
     "tenant_pages",
     "write_version",

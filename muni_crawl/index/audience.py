@@ -31,6 +31,7 @@ class _Viewed(Protocol):
 
 
 P = TypeVar("P", bound=_Viewed)
+NATIONAL = "national"  # the scope of text every tenant of a source sees alike
 
 
 def tenant_pages(store: PageStore, registry: Registry, tenant: str) -> list[Page]:
@@ -56,6 +57,17 @@ def tenant_view(pages: Sequence[P], registry: Registry, tenant: str) -> list[P]:
         for page in pages
         if page.source in sources and (page.scope != "local" or page.municipality_code == code)
     ]
+    return one_per_text(view)
+
+
+def shared_view(pages: Sequence[P], source: str) -> list[P]:
+    """The national pages of a source, which every tenant it feeds sees alike: what its
+    shared index holds (see view.py)."""
+    return one_per_text([p for p in pages if p.source == source and p.scope == NATIONAL])
+
+
+def one_per_text(view: list[P]) -> list[P]:
+    """The pages in their order, a text served at several URLs kept once (shortest URL)."""
     chosen: dict[str, P] = {}
     for page in sorted(view, key=lambda p: (len(p.url), p.url)):
         chosen.setdefault(page.fingerprint, page)

@@ -8,6 +8,11 @@ Layout under ``<home>/indexes/<tenant>/``::
     <version>/lexical/      bm25s index over Danish-stemmed tokens, with compound parts and
                             weighted titles; compounds.json the splitter's corpus words
     <version>/passages.jsonl
+    <version>/shared.json   the shared indexes the tenant searches beside this one, and the
+                            shared passages its view hides (see view.py)
+
+Shared national content is laid out the same way under ``<home>/indexes/_shared/<source>/``
+(no tenant slug can start with "_").
 
 A build writes a hidden temporary folder, renames it into place and only then replaces
 CURRENT, so a build killed at any point leaves the previous version serving.
@@ -47,10 +52,15 @@ log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 # 2: compound parts and weighted titles in the BM25 documents, lexical/compounds.json.
+# 3: national passages in shared indexes, named by the manifest's `shared` and shared.json.
 # The build digest includes it, so the next `muni-crawl index` rebuilds older versions; until
 # then they are served as they are (see TenantIndex), and newer ones are refused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 COMPOUNDS_FILE = "compounds.json"
+SHARED_FILE = "shared.json"
+SHARED_FOLDER = "_shared"
+# how a shared index is named in build results and logs: "_shared/<source>"
+SHARED_PREFIX = SHARED_FOLDER + "/"
 # v<sequence>-...; names from before sequences (<UTC time>-<digest>) sort as sequence 0
 _SEQUENCED = re.compile(r"^v(\d+)-")
 # a reader that finds its version gone re-reads CURRENT this many times before giving up
@@ -73,6 +83,8 @@ class Manifest:
     digest: str
     sources: dict[str, int] = field(default_factory=dict)
     format: int = FORMAT_VERSION
+    # the sources whose shared index the tenant searches beside this one (format 3)
+    shared: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +92,11 @@ class Manifest:
 
 def tenant_dir(indexes_dir: Path, tenant: str) -> Path:
     return indexes_dir / tenant
+
+
+def shared_dir(indexes_dir: Path, source: str) -> Path:
+    """Where the shared index of a source's national text lives."""
+    return indexes_dir / SHARED_FOLDER / source
 
 
 def current_version(indexes_dir: Path, tenant: str) -> str | None:
@@ -98,9 +115,13 @@ def write_version(
     sources: dict[str, int],
     hnsw_threshold: int,
     keep_versions: int,
+    shared_hidden: dict[str, list[str]] | None = None,
 ) -> str:
     """Write a complete version folder under the tenant's `root`, then switch CURRENT to it;
     returns the version name. The caller holds the tenant's index lock.
+
+    `shared_hidden` names the shared indexes searched beside this one, each with the ids of
+    its passages the tenant's view hides.
     """
     _remove_leftovers(root)
     version = _next_version_name(root, digest)
@@ -109,6 +130,9 @@ def write_version(
     dense_type = _write_dense(tmp, vectors, hnsw_threshold)
     _write_lexical(tmp, passages)
     _write_passages(tmp, passages)
+    if shared_hidden:
+        hidden = {name: sorted(ids) for name, ids in sorted(shared_hidden.items())}
+        (tmp / SHARED_FILE).write_text(json.dumps({"hidden": hidden}), encoding="utf-8")
     manifest = Manifest(
         tenant=tenant,
         version=version,
@@ -120,6 +144,7 @@ def write_version(
         built_at=utcnow(),
         digest=digest,
         sources=sources,
+        shared=sorted(shared_hidden or {}),
     )
     (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
     _fsync_dir(tmp)
@@ -129,10 +154,16 @@ def write_version(
     return version
 
 
-def passages_digest(model_id: str, passages: list[Passage]) -> str:
+def passages_digest(
+    model_id: str, passages: list[Passage], shared_hidden: dict[str, list[str]] | None = None
+) -> str:
+    """What a version's content is: its passages and, for a tenant searching shared indexes,
+    which ones and what it hides of them."""
     h = hashlib.sha256(f"{FORMAT_VERSION}\n{model_id}\n".encode())
     for p in sorted(passages, key=lambda p: p.id):
         h.update(f"{p.id}:{p.page_id}:{p.page_version}:{p.title}\n".encode())
+    for name, ids in sorted((shared_hidden or {}).items()):
+        h.update(f"shared {name}: {' '.join(sorted(ids))}\n".encode())
     return h.hexdigest()
 
 
@@ -280,6 +311,7 @@ class TenantIndex:
         with (folder / "passages.jsonl").open(encoding="utf-8") as handle:
             self.passages = [Passage(**json.loads(line)) for line in handle]
         self.vectors = self._vectors()
+        self.shared_hidden = _read_shared_hidden(folder, manifest)
 
     def _vectors(self) -> Vectors | None:
         """Flat indexes keep their vectors; HNSW ones are reconstructed on demand."""
@@ -334,6 +366,15 @@ class TenantIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
 
 
+def _read_shared_hidden(folder: Path, manifest: Manifest) -> dict[str, frozenset[str]]:
+    """Shared index -> the ids of its passages this tenant's view hides."""
+    if not manifest.shared:
+        return {}
+    data = json.loads((folder / SHARED_FILE).read_text(encoding="utf-8"))
+    hidden = data.get("hidden", {})
+    return {name: frozenset(hidden.get(name, [])) for name in manifest.shared}
+
+
 def _load_splitter(folder: Path, manifest: Manifest) -> CompoundSplitter | None:
     """The compound splitter the version was built with; None for a version written before
     format 2, which is served without compound parts until it is rebuilt."""
@@ -352,20 +393,26 @@ def _load_splitter(folder: Path, manifest: Manifest) -> CompoundSplitter | None:
 
 
 def load_current(indexes_dir: Path, tenant: str) -> TenantIndex:
-    """Load the version CURRENT names. If it vanishes while loading (pruned after builds that
-    switched in newer ones meanwhile), CURRENT is read again rather than failing the reader."""
-    version = current_version(indexes_dir, tenant)
+    """Load the tenant's version CURRENT names (see load_current_in)."""
+    return load_current_in(tenant_dir(indexes_dir, tenant), tenant)
+
+
+def load_current_in(root: Path, tenant: str) -> TenantIndex:
+    """Load the version CURRENT names under `root` (a tenant's or a shared index's folder;
+    errors name `tenant`). If it vanishes while loading (pruned after builds that switched in
+    newer ones meanwhile), CURRENT is read again rather than failing the reader."""
+    version = current_version_in(root)
     if version is None:
         raise IndexNotBuiltError(
             tenant, "no index built yet; run `muni-crawl index " + tenant + "`"
         )
     for _ in range(LOAD_ATTEMPTS):
-        folder = tenant_dir(indexes_dir, tenant) / version
+        folder = root / version
         try:
             return TenantIndex(folder)
         except (OSError, RuntimeError, ValueError, IndexNotBuiltError) as exc:
             # faiss reports a missing or truncated file as RuntimeError
-            newer = current_version(indexes_dir, tenant)
+            newer = current_version_in(root)
             if newer is None or newer == version:
                 raise IndexNotBuiltError(
                     tenant, f"index version {version} is unreadable: {exc}"

@@ -141,7 +141,7 @@ class Server:
         loaded = self.library.loaded_versions()
         for tenant in self.home.registry.tenants:
             on_disk = current_version(self.home.paths.indexes_dir, tenant)
-            if on_disk is None or loaded.get(tenant) == on_disk:
+            if on_disk is None or self.library.holds_current(tenant):
                 continue
             if tenant not in loaded and self.library.full:
                 continue  # kept out by max_loaded_tenants: loads on its first question

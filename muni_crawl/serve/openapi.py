@@ -26,6 +26,13 @@ _EXTRA: dict[type, dict[str, Any]] = {
 }
 # what a field means where its name does not say it all
 _DESCRIPTIONS: dict[type, dict[str, str]] = {
+    Retrieval: {
+        "index_version": "The version of the tenant's own index that was searched.",
+        "shared_versions": (
+            "Source -> the version of its shared index of national text (borger.dk) that was"
+            " searched beside the tenant's own."
+        ),
+    },
     Answer: {
         "language": "ISO 639-1 code of the language the answer text is written in.",
         "question_language": (
@@ -38,7 +45,8 @@ _DESCRIPTIONS: dict[type, dict[str, str]] = {
 
 
 def _schema_of(hint: Any) -> dict[str, Any]:
-    """The JSON schema of one type hint (scalars, X | None, tuples/lists, Literal, dataclasses)."""
+    """The JSON schema of one type hint (scalars, X | None, tuples/lists, dicts with string
+    keys, Literal, dataclasses)."""
     origin = typing.get_origin(hint)
     if hint in _SCALARS:
         return dict(_SCALARS[hint])
@@ -50,6 +58,8 @@ def _schema_of(hint: Any) -> dict[str, Any]:
         return {"anyOf": [_schema_of(arg) for arg in typing.get_args(hint)]}
     if origin in (tuple, list):
         return {"type": "array", "items": _schema_of(typing.get_args(hint)[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(typing.get_args(hint)[1])}
     if hint is type(None):
         return {"type": "null"}
     raise TypeError(f"no JSON schema for {hint!r}")

@@ -7,6 +7,9 @@ several retrieval signals. This script measures, on the bundled example:
 - the share of off-topic questions refused (benchmarks/off_topic.toml: 230 questions in 12
   languages, each asked of both example tenants); a refusal is made before the composer, so
   it costs 0 tokens (tests/test_evidence_gate.py checks that no request reaches the LLM);
+- the same share on a second, held-out set (benchmarks/off_topic_heldout.toml: 124 questions
+  written after the gate was first fitted and never used to fit or choose anything): what the
+  gate learnt from the first set, tried on questions nobody tuned it for;
 - the share of answerable questions wrongly refused (benchmarks/questions.toml);
 
 overall, for Danish and for other languages, and by kind of off-topic question, "before" (the
@@ -19,13 +22,14 @@ of the id, modulo 3) is held out of the fit, and the table reports the held-out 
 The rules that come before the score (another place named, a cue, the cosine floor) are not
 fitted: the weights are fitted on the cases none of them refuses. The fit is a
 class-weighted, L2-regularised logistic regression on standardised signals, one per profile
-(questions detected as Danish weigh all five signals; others only the two dense ones, since
-a Danish index has no words in common with them). Its cut is then moved to TAIL_Z standard
-deviations below the mean score of the fit part's answerable questions (and never above the
-lowest of them): a tail estimate, steadier on a few dozen questions than the lowest score
-alone. TAIL_Z was chosen by five-fold cross-validation within the fit part (the held-out
-third took no part): the largest share of off-topic questions refused while at most 2% of
-the answerable ones were.
+(questions detected as Danish weigh all six signals; others only the two dense ones: a
+Danish index has no words in common with them, and the title signal did not separate them in
+cross-validation). Its cut is then moved to z standard deviations below the mean score of the
+fit part's answerable questions (and never above the lowest of them): a tail estimate,
+steadier on a few dozen questions than the lowest score alone. z is chosen per profile from
+TAIL_ZS by five-fold cross-validation within the fit part (neither held-out set takes part):
+the largest share of off-topic questions refused while at most WRONG_TARGET of the
+answerable ones were.
 
 `--curve` prints the trade-off: the share of off-topic questions refused when the cut is
 moved so that at most 1%, 2% or 3% of the answerable questions are wrongly refused (chosen
@@ -40,6 +44,10 @@ command,
     python benchmarks/no_evidence.py --check          # ... exit 1 below a floor
     python benchmarks/no_evidence.py --curve --misses # the trade-off, and every mistake
     python benchmarks/no_evidence.py --home DIR       # a home with the example indexed
+    python benchmarks/no_evidence.py --held-out FILE  # another held-out off-topic set
+
+The header line also gives the gate's own cost per question, after retrieval (p50 and p95 of
+measuring the signals, title vectors cached as in a running service).
 
 Exit codes: 0 fine, 1 a figure is beyond its floor (with --check), 2 the question files or the
 example build are broken.
@@ -51,6 +59,7 @@ import argparse
 import hashlib
 import math
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,30 +85,38 @@ from muni_crawl.calibration import GATE_SIGNALS
 from muni_crawl.evidence import Gate, Signals, Weights, decide, gate_for, measure
 from muni_crawl.language import detect_language
 from muni_crawl.places import places_for
+from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library
 
 DEFAULT_OFF_TOPIC = BENCH_DIR / "off_topic.toml"
+DEFAULT_HELD_OUT = BENCH_DIR / "off_topic_heldout.toml"  # never fitted: the second set
 OFF_TOPIC_KEYS = ("id", "language", "kind", "question")
 KINDS = ("general", "chitchat", "near_miss", "other_town", "national", "uncovered", "personal")
 OLD_THRESHOLD = 0.79  # the one cosine threshold shipped before the gate: "before"
 HELD_OUT_MODULUS = 3  # sha256(id) % 3 == 0: held out of the fit
 ANSWERABLE_WEIGHT = 3.0  # the answerable class weighs this many times the off-topic class
-# the cut: this many standard deviations below the answerable questions' mean score. Chosen
-# by five-fold cross-validation within the fit part (2026-12-03): 2.0 wrongly refused 2.8%,
-# 2.25 1.9% (off-topic refused 80.1%), 2.5 1.9% (75.0%), 2.75 0.9% (67.6%); the target is at
-# most 2% wrongly refused
-TAIL_Z = 2.25
+# the cut: z standard deviations below the answerable questions' mean score, z one of these,
+# chosen per profile by five-fold cross-validation within the fit part
+TAIL_ZS = (1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0)
+FOLDS = 5
+WRONG_TARGET = 0.02  # the issue's target: at most 2% of answerable questions refused
 L2 = 1.0  # ridge penalty on the standardised weights
 DENSE_SIGNALS = ("similarity", "margin")  # what the `other` profile weighs
 CURVE_SHARES = (0.01, 0.02, 0.03)  # the trade-off printed by --curve
 
-# Floors for --check, on all questions with the shipped gate. Measured 2026-12-03 on 230
-# off-topic questions (460 cases) and 149 answerable ones: off-topic refused 79.1% (before: one
-# cosine threshold, 18.3%; the five-signal gate without the place and cue rules, 54.1%),
-# answerable wrongly refused 0.7% (1 of 149); held out: 76.4% and 2.3% (1 of 43). The ceiling
-# is the issue's target (at most 2%); the floor sits about 4 points below the measured share.
-# Re-measure and record here when they move; do not lower a floor to make --check pass.
-FLOORS = {"off_topic_refused": 0.75, "answerable_wrongly_refused": 0.02}
+# Floors for --check, with the shipped gate. Measured 2026-12-03 on the first set's 230
+# off-topic questions (460 cases) and 149 answerable ones: off-topic refused 82.0% (before: one
+# cosine threshold, 18.3%; the five-signal gate before the title signal, 78.9%), answerable
+# wrongly refused 0.7% (1 of 149); held-out third: 81.1% and 2.3% (1 of 43). The second set
+# (124 questions, 248 cases, never fitted): 69.4% (56.9% with the five-signal gate). The
+# ceiling is the issue's target (at most 2%); each floor sits about 4 points below the
+# measured share. Re-measure and record here when they move; do not lower a floor to make
+# --check pass.
+FLOORS = {
+    "off_topic_refused": 0.78,
+    "second_set_refused": 0.65,
+    "answerable_wrongly_refused": 0.02,
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,8 @@ class Case:
     kind: str  # "answerable" or the off-topic kind
     question: str
     signals: Signals
+    second: bool = False  # from the second, held-out off-topic set: never fitted
+    seconds: float = 0.0  # measuring the signals, after retrieval
 
     @property
     def answerable(self) -> bool:
@@ -119,8 +138,17 @@ class Case:
 
     @property
     def held_out(self) -> bool:
-        digest = hashlib.sha256(self.id.encode()).hexdigest()
-        return int(digest, 16) % HELD_OUT_MODULUS == 0
+        """Held out of the fit: a stable third of the first set, and all of the second."""
+        return self.second or _digest(self.id) % HELD_OUT_MODULUS == 0
+
+    @property
+    def fold(self) -> int:
+        """The cross-validation fold of a case of the fit part (independent of held_out)."""
+        return _digest(self.id) // HELD_OUT_MODULUS % FOLDS
+
+
+def _digest(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
 
 
 @dataclass(frozen=True)
@@ -141,7 +169,7 @@ class NoEvidenceResult:
     gate: Gate
     groups: dict[str, Rates]
     model: str
-    fitted: bool
+    fitted: Fitted | None  # the fit, with --calibrate; None: the shipped gate
 
     @property
     def overall(self) -> Rates:
@@ -173,31 +201,46 @@ def load_off_topic(path: Path) -> list[dict[str, str]]:
     return [{key: str(entry[key]) for key in OFF_TOPIC_KEYS} for entry in raw]
 
 
-def collect(library: Library, off_topic: list[dict[str, str]], answerable_file: Path) -> list[Case]:
-    """Retrieve for every question exactly as the Answerer does and measure the signals."""
+def collect(
+    library: Library,
+    off_topic: list[dict[str, str]],
+    answerable_file: Path,
+    second: Sequence[dict[str, str]] = (),
+) -> list[Case]:
+    """Retrieve for every question exactly as the Answerer does and measure the signals
+    (every signal, whatever the shipped gate weighs, so that --calibrate can fit them)."""
     k = library.home.settings.answering.answer_passages
     asked = [
-        (q.id, q.tenant, q.language, "answerable", q.question)
+        (q.id, q.tenant, q.language, "answerable", q.question, False)
         for q in load_questions(answerable_file)
     ]
     asked += [
-        (q["id"], tenant, q["language"], q["kind"], q["question"])
-        for q in off_topic
+        (q["id"], tenant, q["language"], q["kind"], q["question"], is_second)
+        for questions, is_second in ((off_topic, False), (second, True))
+        for q in questions
         for tenant in EXAMPLE_TENANTS
     ]
     registry = library.registry
     names = tuple(t.name for t in registry.tenants.values())
+    embedder = library.embedder
     cases = []
-    for id_, tenant, language, kind, question in asked:
-        retrieval = library.retrieve(tenant, question, k=k)
+    for id_, tenant, language, kind, question, is_second in asked:
+        redaction = redact(question)
+        search = redaction.search_text or redaction.text
+        query = embedder.embed_queries([search])[0]  # as the Answerer: once, for both uses
+        retrieval = library.retrieve(tenant, search, k=k, query=query)
+        started = time.perf_counter()
         signals = measure(
-            retrieval.question,
+            search,
             retrieval,
             library.index(tenant),
-            language=detect_language(retrieval.question),
+            language=detect_language(search),
+            embedder=embedder,
+            query=query,
             places=places_for(registry.tenant(tenant).name, names),
         )
-        cases.append(Case(id_, tenant, language, kind, question, signals))
+        seconds = time.perf_counter() - started
+        cases.append(Case(id_, tenant, language, kind, question, signals, is_second, seconds))
     return cases
 
 
@@ -221,8 +264,8 @@ def _logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return beta
 
 
-def fit_profile(cases: Sequence[Case], signals: Sequence[str]) -> Weights:
-    """Weights for one profile: logistic regression, then the cut moved TAIL_Z standard
+def fit_profile(cases: Sequence[Case], signals: Sequence[str], tail_z: float) -> Weights:
+    """Weights for one profile: logistic regression, then the cut moved `tail_z` standard
     deviations below the answerable questions' mean score (never above the lowest)."""
     answerable = [c for c in cases if c.answerable]
     if not answerable or len(answerable) == len(cases):
@@ -240,7 +283,7 @@ def fit_profile(cases: Sequence[Case], signals: Sequence[str]) -> Weights:
     scores = bias + raw @ slopes
     kept = scores[y == 1]
     spread_kept = float(kept.std(ddof=1)) if kept.size > 1 else 0.0
-    cut = min(float(kept.mean()) - TAIL_Z * spread_kept, float(kept.min()) - 1e-3)
+    cut = min(float(kept.mean()) - tail_z * spread_kept, float(kept.min()) - 1e-3)
     return Weights(bias - cut, {s: float(w) for s, w in zip(signals, slopes, strict=True)})
 
 
@@ -255,25 +298,65 @@ def by_rule(signals: Signals, floor: float) -> str | None:
     return None
 
 
-def calibrate(cases: Sequence[Case], floor: float) -> Gate:
+def choose_tail(cases: Sequence[Case], signals: Sequence[str]) -> tuple[float, float, float]:
+    """The z of TAIL_ZS that, fitted on four folds and tried on the fifth, refuses the most
+    off-topic cases while at most WRONG_TARGET of the answerable ones are refused:
+    (z, off-topic refused, answerable refused), out of fold. The smallest-risk z (the last)
+    where none meets the target."""
+    results = []
+    for z in TAIL_ZS:
+        wrong = caught = 0
+        for fold in range(FOLDS):
+            train = [c for c in cases if c.fold != fold]
+            weights = fit_profile(train, signals, z)
+            for case in (c for c in cases if c.fold == fold):
+                refused = weights.score(case.signals) < 0
+                wrong += refused and case.answerable
+                caught += refused and not case.answerable
+        answerable = sum(c.answerable for c in cases)
+        results.append((z, caught / (len(cases) - answerable), wrong / answerable))
+    met = [r for r in results if r[2] <= WRONG_TARGET]
+    return max(met, key=lambda r: (r[1], r[0])) if met else results[-1]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted gate, and the z each profile's cut was placed at (with its cross-validated
+    shares: off-topic refused, answerable refused)."""
+
+    gate: Gate
+    tails: dict[str, tuple[float, float, float]]
+
+
+def calibrate(cases: Sequence[Case], floor: float) -> Fitted:
     """A gate fitted on the cases that are not held out and that no rule refuses (what the
     floor, a named place or a cue refuses needs no weights)."""
     fit = [c for c in cases if not c.held_out and by_rule(c.signals, floor) is None]
-    danish = [c for c in fit if c.signals.lexical]
-    other = [c for c in fit if not c.signals.lexical]
-    return Gate(
-        floor=floor,
-        danish=fit_profile(danish, GATE_SIGNALS),
-        other=fit_profile(other, DENSE_SIGNALS),
-    )
+    profiles = {
+        "danish": ([c for c in fit if c.signals.lexical], GATE_SIGNALS),
+        "other": ([c for c in fit if not c.signals.lexical], DENSE_SIGNALS),
+    }
+    tails = {name: choose_tail(group, signals) for name, (group, signals) in profiles.items()}
+    weights = {
+        name: fit_profile(group, signals, tails[name][0])
+        for name, (group, signals) in profiles.items()
+    }
+    return Fitted(Gate(floor=floor, danish=weights["danish"], other=weights["other"]), tails)
 
 
-def toml_snippet(model: str, gate: Gate, cases: Sequence[Case]) -> str:
+def toml_snippet(model: str, fitted: Fitted, cases: Sequence[Case]) -> str:
     """The [<model>.gate.*] tables to paste into muni_crawl/calibration.toml."""
-    fitted = sum(not c.held_out and by_rule(c.signals, gate.floor) is None for c in cases)
+    gate = fitted.gate
+    used = sum(not c.held_out and by_rule(c.signals, gate.floor) is None for c in cases)
+    first = sum(not c.second for c in cases)
     lines = [
-        f"# gate fitted {today()} by benchmarks/no_evidence.py --calibrate on {fitted} of"
-        f" {len(cases)} cases (a third held out; what a rule refuses needs no weights)",
+        f"# gate fitted {today()} by benchmarks/no_evidence.py --calibrate on {used} of"
+        f" {first} cases (a third held out; what a rule refuses needs no weights)",
+        *(
+            f"# {name}: cut {z} sd below the answerable mean (five-fold, out of fold: off-topic"
+            f" refused {caught:.1%}, answerable {wrong:.1%})"
+            for name, (z, caught, wrong) in fitted.tails.items()
+        ),
     ]
     for profile, weights in (("danish", gate.danish), ("other", gate.other)):
         if weights is None:
@@ -310,7 +393,10 @@ def rates(cases: Sequence[Case], after: Gate) -> Rates:
 
 
 def group_rates(cases: Sequence[Case], gate: Gate) -> dict[str, Rates]:
-    """Figures for all cases, by language group and by held-out part, then by kind."""
+    """Figures for the first set and the answerable ones, by language group and by held-out
+    part; the second set's off-topic figures (beside all answerable ones); then by kind,
+    both off-topic sets together."""
+    first = [c for c in cases if not c.second]
     selections: list[tuple[str, Callable[[Case], bool]]] = [
         ("all", lambda c: True),
         ("da", lambda c: c.language == "da"),
@@ -319,7 +405,12 @@ def group_rates(cases: Sequence[Case], gate: Gate) -> dict[str, Rates]:
         ("held out, da", lambda c: c.held_out and c.language == "da"),
         ("held out, other", lambda c: c.held_out and c.language != "da"),
     ]
-    groups = {name: rates([c for c in cases if keep(c)], gate) for name, keep in selections}
+    groups = {name: rates([c for c in first if keep(c)], gate) for name, keep in selections}
+    second = [c for c in cases if c.second or c.answerable]
+    if len(second) > sum(c.answerable for c in cases):
+        for name, keep in selections[:3]:
+            label = "second set" + ("" if name == "all" else f", {name}")
+            groups[label] = rates([c for c in second if keep(c)], gate)
     for kind in KINDS:
         groups[f"kind {kind}"] = rates([c for c in cases if c.kind == kind], gate)
     return groups
@@ -332,17 +423,24 @@ def run(
     fit: bool = False,
     off_topic_file: Path = DEFAULT_OFF_TOPIC,
     answerable_file: Path = DEFAULT_QUESTIONS,
+    held_out_file: Path | None = DEFAULT_HELD_OUT,
 ) -> NoEvidenceResult:
     """Measure the shipped gate (or, with `fit`, a freshly fitted one) against the single old
-    threshold, in `home` or in a temporary home where the example is built first."""
+    threshold, in `home` or in a temporary home where the example is built first; the
+    off-topic questions of `held_out_file` are measured too, never fitted."""
     off_topic = load_off_topic(off_topic_file)
+    second = load_off_topic(held_out_file) if held_out_file is not None else []
+    clash = {q["id"] for q in off_topic} & {q["id"] for q in second}
+    if clash:
+        raise BenchmarkError(f"{held_out_file}: ids also in {off_topic_file}: {sorted(clash)}")
     with built_example(home, cache) as settings:
         library = Library(settings)
-        cases = collect(library, off_topic, answerable_file)
+        cases = collect(library, off_topic, answerable_file, second)
         model = library.index(EXAMPLE_TENANTS[0]).manifest.model_id
     shipped = gate_for(model)
-    gate = calibrate(cases, shipped.floor) if fit else shipped
-    return NoEvidenceResult(cases, gate, group_rates(cases, gate), model, fit)
+    fitted = calibrate(cases, shipped.floor) if fit else None
+    gate = fitted.gate if fitted is not None else shipped
+    return NoEvidenceResult(cases, gate, group_rates(cases, gate), model, fitted)
 
 
 # -- reporting --------------------------------------------------------------------------------
@@ -385,21 +483,38 @@ def misses(result: NoEvidenceResult) -> str:
     passed = [c for c in result.cases if not c.answerable and decide(c.signals, result.gate).passed]
     lines.append(f"  off-topic let through: {len(passed)}")
     for case in passed:
-        lines.append(f"    {case.kind:10s} {case.tenant:8s} [{case.language}] {case.question}")
+        where = "second" if case.second else "first"
+        lines.append(
+            f"    {where:6s} {case.kind:10s} {case.tenant:8s} [{case.language}] {case.question}"
+        )
     return "\n".join(lines)
 
 
-def refusals(result: NoEvidenceResult) -> str:
-    """What refused the off-topic and the answerable cases: a rule or the score."""
+def refusals(result: NoEvidenceResult, second: bool = False) -> str:
+    """What refused the off-topic cases of one set and the answerable cases: a rule or the
+    score."""
     counts = {step: [0, 0] for step in ("place", "cue", "floor", "score")}
     for case in result.cases:
+        if case.second != second and not case.answerable:
+            continue
         step = by_rule(case.signals, result.gate.floor)
         if step is None and not decide(case.signals, result.gate).passed:
             step = "score"
         if step is not None:
             counts[step][case.answerable] += 1
     parts = [f"{step} {off}/{on}" for step, (off, on) in counts.items()]
-    return "refused by (off-topic/answerable): " + ", ".join(parts)
+    which = "the second set" if second else "the first set"
+    return f"refused by (off-topic of {which}/answerable): " + ", ".join(parts)
+
+
+def gate_cost(result: NoEvidenceResult) -> str:
+    """The signals' cost per question after retrieval, p50 and p95 (title vectors cached as
+    a running service has them: the first question naming a page embeds its title)."""
+    times = sorted(c.seconds for c in result.cases)
+    if not times:
+        return "gate cost: no questions"
+    p50, p95 = times[len(times) // 2], times[min(len(times) - 1, int(0.95 * len(times)))]
+    return f"gate cost after retrieval: p50 {p50 * 1e3:.2f} ms, p95 {p95 * 1e3:.2f} ms"
 
 
 def curve(
@@ -410,7 +525,7 @@ def curve(
     (share, cut shift, wrongly refused, off-topic refused). In-sample: the cut is chosen on
     the very cases it is measured on, so it is the best this gate's signals can do here."""
     scored: list[tuple[Case, float | None]] = []  # None: refused by a rule, whatever the cut
-    for case in cases:
+    for case in (c for c in cases if not c.second):  # the first set and the answerable
         score = decide(case.signals, gate).score  # None without weights: always passed
         ruled = by_rule(case.signals, gate.floor) is not None
         scored.append((case, None if ruled else math.inf if score is None else score))
@@ -453,6 +568,12 @@ def floor_failures(result: NoEvidenceResult) -> list[str]:
             f"off-topic refused {overall.refused_after:.1%} is below its floor"
             f" {FLOORS['off_topic_refused']:.0%}"
         )
+    second = result.groups.get("second set")
+    if second is not None and second.refused_after < FLOORS["second_set_refused"]:
+        failures.append(
+            f"second-set off-topic refused {second.refused_after:.1%} is below its floor"
+            f" {FLOORS['second_set_refused']:.0%}"
+        )
     if overall.wrong_after > FLOORS["answerable_wrongly_refused"]:
         failures.append(
             f"answerable wrongly refused {overall.wrong_after:.1%} is above its ceiling"
@@ -464,14 +585,17 @@ def floor_failures(result: NoEvidenceResult) -> list[str]:
 def report(result: NoEvidenceResult) -> str:
     """What `python benchmarks/no_evidence.py` prints."""
     which = "a gate fitted now" if result.fitted else "the shipped gate"
-    return (
+    lines = [
         f"no-evidence benchmark: {today()}, model {result.model}; before = one cosine"
         f" threshold {OLD_THRESHOLD}, after = {which} (floor {result.gate.floor:.3f});"
-        f" a third of the questions held out of the fit\n"
-        + table(result.groups)
-        + "\n"
-        + refusals(result)
-    )
+        " a third of the first set held out of the fit, the second set never fitted",
+        table(result.groups),
+        refusals(result),
+    ]
+    if any(c.second for c in result.cases):
+        lines.append(refusals(result, second=True))
+    lines.append(gate_cost(result))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,6 +604,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--off-topic", type=Path, default=DEFAULT_OFF_TOPIC)
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    parser.add_argument(
+        "--held-out",
+        type=Path,
+        default=DEFAULT_HELD_OUT,
+        help="a second off-topic set, reported apart and never fitted ('' for none)",
+    )
     parser.add_argument("--calibrate", action="store_true", help="fit the gate, print its TOML")
     parser.add_argument("--misses", action="store_true", help="list the gate's mistakes")
     parser.add_argument("--check", action="store_true", help="exit 1 beyond a floor")
@@ -492,12 +622,13 @@ def main(argv: list[str] | None = None) -> int:
             fit=args.calibrate,
             off_topic_file=args.off_topic,
             answerable_file=args.questions,
+            held_out_file=args.held_out if str(args.held_out) not in ("", ".") else None,
         )
     except (BenchmarkError, MuniCrawlError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
-    if args.calibrate:
-        print(toml_snippet(result.model, result.gate, result.cases) + "\n")
+    if result.fitted is not None:
+        print(toml_snippet(result.model, result.fitted, result.cases) + "\n")
     print(report(result))
     if args.curve:
         print("\nthe trade-off (in-sample: the cut chosen on the cases measured)\n")

@@ -158,6 +158,8 @@ class Answerer:
                 self.library.index(tenant),
                 language=detect_language(search),
                 gate=gate_for(retrieval.model_id, self._answering.min_evidence),
+                embedder=self.library.embedder,
+                query=vector,
                 places=places_for(municipality.name, tuple(t.name for t in tenants)),
             )
             refusal = None if verdict.passed else verdict.reason

@@ -19,7 +19,7 @@ CALIBRATION_FILE = "calibration.toml"
 _COSINES = ("evidence_threshold", "approved_similarity")
 # the evidence gate (muni_crawl/evidence.py): its profiles and the signals each one weighs
 GATE_PROFILES = ("danish", "other")
-GATE_SIGNALS = ("similarity", "margin", "coverage", "unknown", "agreement")
+GATE_SIGNALS = ("similarity", "margin", "coverage", "unknown", "agreement", "title")
 _GATE_KEYS = ("bias", *GATE_SIGNALS)
 _LARGEST_WEIGHT = 1e4  # a fitted weight beyond this is a broken fit, not a measurement
 

@@ -2,7 +2,7 @@
 
 One cosine threshold cannot do it: the packaged model's cosines are compressed (unrelated
 passages score about 0.79, relevant ones about 0.92), so a question about football and one
-about bulky waste in another town both clear it. The gate reads five signals of one
+about bulky waste in another town both clear it. The gate reads six signals of one
 `Retrieval`, all cheap and explainable:
 
 - similarity  the best passage's dense cosine;
@@ -12,13 +12,22 @@ about bulky waste in another town both clear it. The gate reads five signals of 
               included) found in the passages retrieved;
 - unknown     the share of the question's content words the tenant's index never uses
               ("Kolding", "fleksjob"): the sources do not talk about them;
-- agreement   the share of the dense top five that the lexical top five also holds.
+- agreement   the share of the dense top five that the lexical top five also holds;
+- title       the best cosine between the question and the titles of the pages retrieved,
+              both embedded as queries. A page's title says what the page is for ("Storskrald",
+              "Pas"), and two short question-like texts compare more sharply in this model
+              than a question and a passage do: a question on a topic no page is about (a
+              change of surname) finds passages sharing its words, but no page named for it.
+              Title vectors are kept (TITLE_CACHE of them, per model), so a title is embedded
+              once, not per question.
 
 The lexical signals only mean something for a question in the pages' language: a question in
-Danish is scored with the `danish` weights (all five signals), any other with the `other`
-weights (which the calibration fits on what is left to it: the dense signals). The score is
-a linear sum, `bias + sum(weight * signal)`; below 0 the question is refused. Besides, a best
-cosine below the model's `floor` is always refused (MUNI_CRAWL_MIN_EVIDENCE overrides it).
+Danish is scored with the `danish` weights (all six signals), any other with the `other`
+weights (which the calibration fits on what is left to it: the dense signals; the title
+signal did not separate questions in other languages, so it is measured only where weighed).
+The score is a linear sum, `bias + sum(weight * signal)`; below 0 the question is refused.
+Besides, a best cosine below the model's `floor` is always refused (MUNI_CRAWL_MIN_EVIDENCE
+overrides it).
 The weights are fitted per embedding model by benchmarks/no_evidence.py --calibrate and
 shipped in calibration.toml; a model without them gets the floor alone.
 
@@ -41,32 +50,39 @@ import math
 import statistics
 import threading
 import weakref
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from muni_crawl.calibration import GATE_SIGNALS, calibration_for
 from muni_crawl.cues import Cue, cues
+from muni_crawl.embed import Embedder
 from muni_crawl.index import IndexView
 from muni_crawl.lexical import analyse, stem
 from muni_crawl.places import TenantPlaces
 from muni_crawl.retrieve import Retrieval
+from muni_crawl.types import Vectors
 
 SIGNALS = GATE_SIGNALS
 AGREEMENT_DEPTH = 5  # the dense and lexical top-N compared by `agreement`
 LEXICAL_LANGUAGE = "da"  # the language of the pages: lexical signals count for it only
+TITLE_CACHE = 8192  # page-title vectors kept per process (a few MB): each embedded once
 
 
 @dataclass(frozen=True)
 class Signals:
-    """What the gate reads from one retrieval; each in [0, 1] but `similarity` and `margin`
-    (cosines and their differences)."""
+    """What the gate reads from one retrieval; each in [0, 1] but `similarity`, `margin` and
+    `title` (cosines and their differences). `title` is None where it was not measured (no
+    embedder given): a gate whose weights use it then cannot score the question."""
 
     similarity: float
     margin: float
     coverage: float
     unknown: float
     agreement: float
+    title: float | None
     words: int  # the question's distinct content stems
     found: int  # of which in the passages retrieved
     lexical: bool  # whether the question is in the pages' language (the `danish` weights)
@@ -74,7 +90,13 @@ class Signals:
     cue: Cue | None = None  # a phrase no source answers: the citizen's own case, small talk
 
     def value(self, name: str) -> float:
-        return float(getattr(self, name))
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(
+                f"the gate weighs the {name} signal, which was not measured: give measure()"
+                " the embedder"
+            )
+        return float(value)
 
 
 @dataclass(frozen=True)
@@ -97,7 +119,16 @@ class Gate:
     other: Weights | None = None
 
     def weights_for(self, signals: Signals) -> Weights | None:
-        return self.danish if signals.lexical else self.other
+        return self.profile(signals.lexical)
+
+    def profile(self, lexical: bool) -> Weights | None:
+        """The weights of questions in the pages' language (`lexical`) or of the others."""
+        return self.danish if lexical else self.other
+
+    def weighs(self, signal: str, *, language: str) -> bool:
+        """Whether a question in `language` is scored on `signal` (so it must be measured)."""
+        weights = self.profile(language == LEXICAL_LANGUAGE)
+        return weights is not None and bool(weights.weights.get(signal))
 
 
 def gate_for(model_id: str, min_evidence: float | None = None) -> Gate:
@@ -135,10 +166,24 @@ def assess(
     *,
     language: str,
     gate: Gate,
+    embedder: Embedder,
+    query: Vectors | None = None,
     places: TenantPlaces | None = None,
 ) -> Verdict:
-    """The gate's verdict on one retrieval (`question` is the text that was searched)."""
-    return decide(measure(question, retrieval, index, language=language, places=places), gate)
+    """The gate's verdict on one retrieval (`question` is the text that was searched, `query`
+    its vector where the caller has it). The embedder is used only where the gate weighs the
+    title signal for the question's language."""
+    titled = gate.weighs("title", language=language)
+    signals = measure(
+        question,
+        retrieval,
+        index,
+        language=language,
+        embedder=embedder if titled else None,
+        query=query,
+        places=places,
+    )
+    return decide(signals, gate)
 
 
 def measure(
@@ -147,12 +192,15 @@ def measure(
     index: IndexView,
     *,
     language: str,
+    embedder: Embedder | None = None,
+    query: Vectors | None = None,
     places: TenantPlaces | None = None,
 ) -> Signals:
     """The signals of one retrieval. `index` is the tenant's index the retrieval came from
     (its analyser and document frequencies); `language` the question's detected language;
-    `places` the tenant's (muni_crawl.places.places_for), without which no place is held
-    against the question."""
+    `embedder` the retrieval's (the title signal is measured only with it; `query` is the
+    question's vector from it, embedded here if not given); `places` the tenant's
+    (muni_crawl.places.places_for), without which no place is held against the question."""
     tokens = _tokens_of(index)
     frequencies, documents = document_frequencies(index)
 
@@ -177,6 +225,7 @@ def measure(
         coverage=sum(idf[s] for s in found) / total if total else 0.0,
         unknown=sum(idf[s] for s in unknown) / total if total else 1.0,
         agreement=len(top_dense & top_lexical) / AGREEMENT_DEPTH,
+        title=None if embedder is None else title_similarity(question, retrieval, embedder, query),
         words=len(stems),
         found=len(found),
         lexical=language == LEXICAL_LANGUAGE,
@@ -211,6 +260,8 @@ def decide(signals: Signals, gate: Gate) -> Verdict:
 def _explain(signals: Signals, weights: Weights, score: float) -> str:
     """'gate score -1.20 < 0: similarity 0.845, margin 0.031, ...; weakest: coverage'."""
     parts = [f"similarity {signals.similarity:.3f}", f"margin {signals.margin:.3f}"]
+    if signals.title is not None:
+        parts.append(f"best page title {signals.title:.3f}")
     if signals.lexical:
         parts += [
             f"{signals.found} of {signals.words} question words in the passages"
@@ -221,7 +272,14 @@ def _explain(signals: Signals, weights: Weights, score: float) -> str:
     else:
         parts.append("not in Danish: lexical signals weigh as calibrated for other languages")
     # the signal that pulled the score down most, against a perfect value of that signal
-    best = {"similarity": 1.0, "margin": 0.2, "coverage": 1.0, "unknown": 0.0, "agreement": 1.0}
+    best = {
+        "similarity": 1.0,
+        "margin": 0.2,
+        "coverage": 1.0,
+        "unknown": 0.0,
+        "agreement": 1.0,
+        "title": 1.0,
+    }
     shortfall = {
         name: w * (best[name] - signals.value(name)) for name, w in weights.weights.items() if w
     }
@@ -229,6 +287,54 @@ def _explain(signals: Signals, weights: Weights, score: float) -> str:
     sign = ">=" if score >= 0 else "<"
     tail = f"; weakest: {weakest}" if weakest is not None else ""
     return f"gate score {score:.2f} {sign} 0: " + ", ".join(parts) + tail
+
+
+def title_similarity(
+    question: str, retrieval: Retrieval, embedder: Embedder, query: Vectors | None = None
+) -> float:
+    """The best cosine between the question and the names of the pages retrieved (a page's
+    title, else the passage's heading), both embedded as queries; 0 where none has a name."""
+    names = list(dict.fromkeys(p.title.strip() or p.heading.strip() for p in retrieval.passages))
+    names = [name for name in names if name]
+    if not names:
+        return 0.0
+    if query is None:
+        query = embedder.embed_queries([question])[0]
+    vectors = _titles.vectors(embedder, names)
+    return float(np.max(vectors @ np.asarray(query, dtype=np.float32).reshape(-1)))
+
+
+class _TitleVectors:
+    """Query vectors of page titles by (model, title), the most recently used TITLE_CACHE
+    kept; a title is embedded once however many questions retrieve its page."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._vectors: OrderedDict[tuple[str, str], Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def vectors(self, embedder: Embedder, titles: Sequence[str]) -> Vectors:
+        model = embedder.model_id
+        found: dict[str, Vectors] = {}
+        with self._lock:
+            for title in titles:
+                vector = self._vectors.get((model, title))
+                if vector is not None:
+                    self._vectors.move_to_end((model, title))
+                    found[title] = vector
+        missing = [title for title in titles if title not in found]
+        if missing:  # embedded outside the lock: other questions carry on meanwhile
+            for title, vector in zip(missing, embedder.embed_queries(missing), strict=True):
+                found[title] = vector
+            with self._lock:
+                for title in missing:
+                    self._vectors[(model, title)] = found[title]
+                while len(self._vectors) > self._size:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[title] for title in titles])
+
+
+_titles = _TitleVectors(TITLE_CACHE)
 
 
 def _idf(frequency: int, documents: int) -> float:

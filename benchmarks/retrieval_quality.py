@@ -96,20 +96,30 @@ METRICS = ("recall@1", "recall@5", "mrr")
 # example, so the margin only absorbs small changes (for naboby's 14 questions one more miss
 # already fails). Do not lower a floor to make --check pass: re-measure, and record the new
 # values, the date and the reason here.
+# Raised 2026-12-03 (later): national text in a shared index beside the tenant's (each index
+# its own BM25 statistics), and questions in other languages than da/no/sv searched by
+# meaning only (retrieve.LEXICAL_LANGUAGES):
+#   overall  recall@1 0.859  recall@5 0.966  mrr 0.905
+#   da       recall@1 0.891  recall@5 1.000  mrr 0.942
+#   other    recall@1 0.792  recall@5 0.896  mrr 0.828
+#   example  recall@1 0.867  recall@5 0.963  mrr 0.910
+#   naboby   recall@1 0.786  recall@5 1.000  mrr 0.857
 FLOORS: dict[str, dict[str, float]] = {
-    "overall": {"recall@1": 0.78, "recall@5": 0.91, "mrr": 0.83},
-    "da": {"recall@1": 0.83, "recall@5": 0.95, "mrr": 0.88},
-    "other": {"recall@1": 0.70, "recall@5": 0.84, "mrr": 0.74},
-    "example": {"recall@1": 0.79, "recall@5": 0.91, "mrr": 0.84},
-    "naboby": {"recall@1": 0.72, "recall@5": 0.92, "mrr": 0.79},
+    "overall": {"recall@1": 0.80, "recall@5": 0.91, "mrr": 0.85},
+    "da": {"recall@1": 0.84, "recall@5": 0.95, "mrr": 0.89},
+    "other": {"recall@1": 0.74, "recall@5": 0.84, "mrr": 0.77},
+    "example": {"recall@1": 0.81, "recall@5": 0.91, "mrr": 0.86},
+    "naboby": {"recall@1": 0.73, "recall@5": 0.95, "mrr": 0.80},
 }
 
 # Floors for --check on the extractive answers (share containing the evidence), measured
 # 2026-12-03 on the 149 questions (101 da, 48 other), as the Answerer composes (without
 # sentence embeddings):
 #   overall 0.611  da 0.703  other 0.417   (the composer before: 0.537, 0.574, 0.458)
-# each floor about 0.05 below, rounded down (see the comment above FLOORS).
-EVIDENCE_FLOORS: dict[str, float] = {"overall": 0.56, "da": 0.65, "other": 0.36}
+# each floor about 0.05 below, rounded down (see the comment above FLOORS). Raised the same
+# day, after the changes named above FLOORS and the composer ordering passages by meaning for
+# a question in another language: overall 0.631  da 0.713  other 0.458.
+EVIDENCE_FLOORS: dict[str, float] = {"overall": 0.58, "da": 0.66, "other": 0.40}
 
 REQUIRED_KEYS = ("id", "tenant", "language", "topic", "question", "relevant")
 

@@ -4,9 +4,10 @@ Without an LLM the answer is the sources' own words, so everything depends on pi
 right ones. Candidate sentences (list items and table rows count as sentences) come from the
 best passages; each is scored by
 
-- words: the question's Danish stems it shares, weighted by how rare each stem is among the
-  candidates (a topic word found in every sentence decides nothing), at half weight for
-  stems only in its heading or page title;
+- words: the question's topic stems it shares (its words but those asking for a type of
+  answer, "hvad koster", "how much", which the type below covers), weighted by how rare each
+  stem is among the candidates (a topic word found in every sentence decides nothing), at
+  half weight for stems only in its heading or page title;
 - the question's type: a price question wants an amount, a "when" question a day, date or
   opening hours, a deadline question a time limit, a where/how question a place, address,
   link or procedure (muni_crawl.question_types);
@@ -41,7 +42,7 @@ import numpy as np
 
 from muni_crawl.language import detect_language
 from muni_crawl.lexical import analyse
-from muni_crawl.question_types import question_types, type_match
+from muni_crawl.question_types import question_types, type_match, without_cues
 from muni_crawl.reply_markup import EMPHASIS
 from muni_crawl.types import Passage, Vectors
 
@@ -277,11 +278,20 @@ def choose(
     if not units:
         return None
     kinds = question_types(question, language)
-    words = _word_scores(question, units, passages)
+    # in another language than the pages', only a page in that language shares its words: an
+    # English page's "costs" about parking must not outweigh the Danish passport prices, so
+    # words asking for a type of answer count only for Danish (measured: they help there)
+    topic = without_cues(question, language) if language != "da" else question
+    words = _word_scores(topic if analyse(topic) else question, units, passages)
+    # the passages' order: retrieval's, but by meaning alone for a question in another
+    # language than the pages', whose lexical matches can only be pages in its language
+    order = considered
+    if language != "da":
+        order = sorted(considered, key=lambda i: (-passages[i].dense_score, i))
     cheap = [
         WEIGHT_WORDS * w
         + WEIGHT_TYPE * type_match(u.text, kinds)
-        + WEIGHT_RANK * (1 - considered.index(u.passage) / len(considered))
+        + WEIGHT_RANK * (1 - order.index(u.passage) / len(order))
         for u, w in zip(units, words, strict=True)
     ]
     scores = list(cheap)
@@ -296,7 +306,9 @@ def choose(
             meaning = max(0.0, 1.0 - (closest - float(cosine)) / MEANING_SPREAD)
             scores[i] += WEIGHT_MEANING * meaning
     best = max(range(len(units)), key=lambda i: (scores[i], -i))
-    preferred = [i for i in range(len(units)) if units[i].passage in own]
+    # a sentence in the question's language is preferred only when it shares a topic word
+    # (a price on the English page is no answer to the passport's price)
+    preferred = [i for i in range(len(units)) if units[i].passage in own and words[i] > 0]
     if preferred:
         best_own = max(preferred, key=lambda i: (scores[i], -i))
         if scores[best_own] >= scores[best] - SENTENCE_MARGIN:

@@ -170,3 +170,14 @@ def type_match(sentence: str, kinds: Sequence[str]) -> float:
         if weak.search(text):
             best = 0.4
     return best
+
+
+def without_cues(question: str, language: str) -> str:
+    """The question without the words that ask for a type of answer ("hvad koster", "how
+    much", "when"): what is left names its topic. A price word in a sentence says nothing
+    about whether it is the passport's price or the parking permit's."""
+    text = question.lower()
+    for code in dict.fromkeys((language, "da", "en")):
+        for cue in _CUES.get(code, {}).values():
+            text = cue.sub(" ", text)
+    return text

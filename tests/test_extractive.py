@@ -219,3 +219,17 @@ def test_an_english_question_prefers_an_english_page_that_answers_as_well() -> N
         question="hvad koster pas til børn", language="da", passages=[danish, english]
     )
     assert danish_question.language == "da" and "156 kr." in danish_question.text
+    # a price on the English page that is not the passport's answers nothing, even when
+    # retrieval ranked that page first: the passages are weighed by meaning, and a sentence
+    # in the question's language must share a word of its topic to be preferred
+    parking = replace(
+        english,
+        text="# New in Eksempel Kommune\n\n## Parking\n\nThe first permit in a household costs"
+        " DKK 600 per year. Guests pay DKK 10 per day.",
+        dense_score=0.88,
+    )
+    not_the_price = ExtractiveComposer().compose(
+        question=question, language="en", passages=[parking, danish]
+    )
+    assert not_the_price.language == "da" and "156 kr." in not_the_price.text
+    assert "DKK 600" not in not_the_price.text, not_the_price.text

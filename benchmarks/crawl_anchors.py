@@ -16,7 +16,8 @@ spiders between our own crawls and prints each of our figures beside its anchor:
 
 The Scrapy settings (robots.txt, concurrency, delay, AutoThrottle, retries, timeouts, reactor)
 are our crawl worker's for the same source (muni_crawl.crawl.worker.scrapy_settings), less our
-own components (offsite guard, retry backoff, resolver), so politeness is not the difference.
+own components (offsite guard, retry backoff, resolver) and tuning (CONCURRENT_ITEMS), so
+politeness is not the difference and the anchors stay Scrapy as it comes.
 Each run is a fresh Python process, as our crawl worker is (Scrapy's reactor cannot restart):
 the wall time and CPU seconds include process and Scrapy start-up, as ours do.
 
@@ -55,9 +56,16 @@ LABELS = {
     "trafilatura": "scrapy + trafilatura",
     "etag": "scrapy ETag re-crawl",
 }
-# settings of our worker that are our own components, not politeness or limits
+# settings of our worker that are our own components or tuning, not politeness or limits: a
+# bare spider keeps Scrapy's defaults there (CONCURRENT_ITEMS: see worker.scrapy_settings)
 OWN_SETTINGS = frozenset(
-    {"BOT_NAME", "DOWNLOADER_MIDDLEWARES", "TWISTED_DNS_RESOLVER", "LOG_INSTALL_ROOT_HANDLER"}
+    {
+        "BOT_NAME",
+        "DOWNLOADER_MIDDLEWARES",
+        "TWISTED_DNS_RESOLVER",
+        "LOG_INSTALL_ROOT_HANDLER",
+        "CONCURRENT_ITEMS",
+    }
 )
 CHILD_TIMEOUT_S = 1800.0
 
@@ -272,7 +280,9 @@ def anchor_config(settings: Settings, source: str) -> AnchorConfig:
 
 
 class ChildrenPeakRss:
-    """The peak resident memory (VmHWM) of this process's children while the block runs.
+    """The peak resident memory (VmHWM) of this process's children while the block runs; a
+    child's own children (our crawl worker's page analysis helper) are added to it, so pages
+    they share after the fork are counted twice: an upper bound.
 
     ru_maxrss of RUSAGE_CHILDREN is the maximum over every child so far, so once an anchor has
     run it no longer says what our crawl worker used. This reads each child's own high-water
@@ -286,6 +296,8 @@ class ChildrenPeakRss:
         self.scan_s = scan_s
         self.peak_kib = 0
         self._children: set[int] = set()
+        self._grandchildren: dict[int, set[int]] = {}  # by child
+        self._helper_peaks: dict[int, int] = {}  # KiB, by grandchild
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="peak-rss", daemon=True)
 
@@ -301,12 +313,26 @@ class ChildrenPeakRss:
         self._stop.set()
         self._thread.join()
 
+    def _helpers_kib(self, pid: int) -> int:
+        """The peaks of a child's own children so far (an exited one keeps its last peak)."""
+        total = 0
+        for helper in self._grandchildren.get(pid, ()):
+            high = _high_water_kib(helper)
+            if high is not None:
+                self._helper_peaks[helper] = max(self._helper_peaks.get(helper, 0), high)
+            total += self._helper_peaks.get(helper, 0)
+        return total
+
     def _watch(self) -> None:
         last_scan = float("-inf")
         while True:
             now = time.monotonic()
             if now - last_scan >= (self.scan_s * 8 if self._children else self.scan_s):
                 self._children |= _child_pids()
+                for pid in self._children:
+                    self._grandchildren[pid] = self._grandchildren.get(pid, set()) | _child_pids(
+                        pid
+                    )
                 last_scan = now
             for pid in list(self._children):
                 if not _has_exec(pid):
@@ -314,15 +340,17 @@ class ChildrenPeakRss:
                 high = _high_water_kib(pid)
                 if high is None:
                     self._children.discard(pid)  # it has exited
-                else:
-                    self.peak_kib = max(self.peak_kib, high)
+                    continue
+                helpers = self._helpers_kib(pid)
+                self.peak_kib = max(self.peak_kib, high + helpers)
             if self._stop.wait(self.poll_s):
                 return
 
 
-def _child_pids() -> set[int]:
-    """Processes whose parent is this one (a scan of /proc; empty where there is none)."""
-    me = f"PPid:\t{os.getpid()}\n"
+def _child_pids(parent: int | None = None) -> set[int]:
+    """Processes whose parent is `parent` (default: this one); a scan of /proc, empty where
+    there is none."""
+    me = f"PPid:\t{os.getpid() if parent is None else parent}\n"
     found = set()
     for entry in Path("/proc").glob("[0-9]*"):
         try:

@@ -73,8 +73,12 @@ def _decode_html(body: bytes, encoding: str | None) -> str:
         return body.decode("utf-8", errors="replace")
 
 
+# control bytes other than tab, newline, form feed and carriage return
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+
+
 def _binary_ratio(sample: bytes) -> float:
-    control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
+    control = len(sample) - len(sample.translate(None, _CONTROL))  # C speed, not a loop
     return control / max(len(sample), 1)
 
 

@@ -134,6 +134,7 @@ TESTED_IN = {
     "compose.py": ["test_answer.py", "test_reply_check.py"],
     "compounds.py": ["test_lexical.py"],
     "contact_points.py": ["test_reply_check.py"],
+    "crawl/analysis.py": ["test_analysis.py"],
     "crawl/article_spider.py": ["test_article_export.py"],
     "crawl/feed_spider.py": ["test_feeds.py"],
     "crawl/hosts.py": ["test_crawl_concurrent.py"],

@@ -145,7 +145,9 @@ def _crawl_all(
                 pending.remove(spec)
                 try:
                     label = spec.name if together else None
-                    worker = _start(spec.name, home, progress, verbose, stops, label=label)
+                    worker = _start(
+                        spec.name, home, progress, verbose, stops, label=label, alone=not together
+                    )
                 except CrawlError as exc:
                     log.error("%s", exc)
                     done[spec.name] = _failed(spec.name, str(exc))
@@ -196,6 +198,7 @@ def _start(
     stops: StopSignals,
     *,
     label: str | None = None,
+    alone: bool = True,
 ) -> WorkerProcess:
     cmd = [
         sys.executable,
@@ -210,6 +213,8 @@ def _start(
     if not progress:
         cmd.append("--quiet")
     cmd += ["-v"] * verbose
+    if alone:  # the only crawl running: it may analyse pages beside its reactor
+        cmd.append("--alone")
     cmd += logconfig.worker_arguments()  # log as this process does (the CLI's --log-* options)
     grace = home.settings.crawl.download_timeout + STOP_GRACE_S
     try:

@@ -11,8 +11,6 @@ sent, and counted here as "offsite". What is stored is the final URL, checked ag
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sys
 import time
@@ -24,15 +22,15 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Request, Response, TextResponse
-from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
+from scrapy.http import Request, Response
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
 
 from muni_crawl.config import CrawlSettings
+from muni_crawl.crawl.analysis import PageAnalyser, UrlFilter
 from muni_crawl.crawl.middleware import OffsiteRefused
 from muni_crawl.crawl.reachability import NetworkFailures
-from muni_crawl.extract import EXTRACTOR_VERSION, ExtractionError, extract, is_pdf
+from muni_crawl.extract import EXTRACTOR_VERSION
 from muni_crawl.sources import SourceSpec
 from muni_crawl.store import PageStore, ResourceState
 from muni_crawl.urls import looks_like_trap, normalise_url, path_key
@@ -40,7 +38,6 @@ from muni_crawl.urls import looks_like_trap, normalise_url, path_key
 log = logging.getLogger(__name__)
 
 GONE_STATUSES = (404, 410)
-_LINKS = LinkExtractor(deny_extensions=[e for e in IGNORED_EXTENSIONS if e != "pdf"], unique=True)
 
 
 class SourceSpider(scrapy.Spider):
@@ -55,6 +52,7 @@ class SourceSpider(scrapy.Spider):
         run_id: int,
         settings: CrawlSettings,
         progress: bool = True,
+        analyser: PageAnalyser | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,6 +78,9 @@ class SourceSpider(scrapy.Spider):
         self._last_progress = 0.0
         # links of pages not downloaded this run (304, sitemap skip), followed from the store
         self._pending_links: list[tuple[tuple[str, ...], int]] = []
+        self.url_allowed = analyser.allowed if analyser else UrlFilter(spec)
+        # extraction, links and fingerprint of each page: here, or in a helper process
+        self.analyser = analyser or PageAnalyser(self.url_allowed, helper=False)
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ class SourceSpider(scrapy.Spider):
     def page_request(self, url: str, depth: int, lastmod: str | None = None) -> Request | None:
         """A request for a page, or None when the guards or the sitemap's lastmod say skip it."""
         url = normalise_url(url)
-        if url in self.scheduled or not self.spec.url_allowed(url) or looks_like_trap(url):
+        if url in self.scheduled or not self.url_allowed(url) or looks_like_trap(url):
             return None
         if depth > self.max_depth:
             return None
@@ -166,7 +167,7 @@ class SourceSpider(scrapy.Spider):
 
     def parse_robots(self, response: Response) -> Iterator[Request]:
         for url in sitemap_urls_from_robots(response.body, base_url=response.url):
-            if self.spec.url_allowed(normalise_url(url)):
+            if self.url_allowed(normalise_url(url)):
                 yield self._sitemap_request(url)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
@@ -177,7 +178,7 @@ class SourceSpider(scrapy.Spider):
             return
         if sitemap.type == "sitemapindex":
             for entry in sitemap:
-                if self.spec.url_allowed(normalise_url(entry["loc"])):
+                if self.url_allowed(normalise_url(entry["loc"])):
                     yield self._sitemap_request(entry["loc"])
             return
         for entry in sitemap:
@@ -186,11 +187,11 @@ class SourceSpider(scrapy.Spider):
                 yield request
         yield from self._drain_pending()
 
-    def parse_page(self, response: Response) -> Iterator[Request]:
+    async def parse_page(self, response: Response) -> AsyncIterator[Request]:
         depth = int(response.meta.get("mc_depth", 0))
         url = normalise_url(response.url)  # after redirects: the URL that answered
         request_url = normalise_url(response.request.url) if response.request else url
-        if not self.spec.url_allowed(url):
+        if not self.url_allowed(url):
             # the guard let it through on host and port; include/exclude still apply
             refused = OffsiteRefused(url, "outside the source's include/exclude patterns")
             log.info("%s: not stored: %s", self.spec.name, refused)
@@ -204,7 +205,8 @@ class SourceSpider(scrapy.Spider):
             state = self.known.get(request_url)
             if state is not None:
                 self._defer_links(state, depth)
-            yield from self._drain_pending()
+            for queued in self._drain_pending():
+                yield queued
             self._progress()
             return
         if response.status in GONE_STATUSES:
@@ -213,26 +215,15 @@ class SourceSpider(scrapy.Spider):
             self._progress()
             return
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
-        encoding = response.encoding if isinstance(response, TextResponse) else None
-        try:
-            documents = extract(
-                response.body,
-                url=self._canonical(response, url),
-                content_type=content_type,
-                encoding=encoding,
-            )
-        except ExtractionError as exc:
-            self._fail(url, f"extraction failed: {exc}")
+        # the canonical URL, extraction, links and fingerprint (muni_crawl.crawl.analysis)
+        analysis = await self.analyser.analyse(response, url, content_type)
+        if analysis.crash is not None:
+            log.error("unexpected extraction error on %s\n%s", url, analysis.crash.rstrip())
+        if analysis.failure is not None:
+            self._fail(url, analysis.failure)
             return
-        except Exception as exc:  # a page must never stop the crawl
-            log.exception("unexpected extraction error on %s", url)
-            self._fail(url, f"extraction crashed: {type(exc).__name__}: {exc}")
-            return
-        links: list[str] = []
-        if isinstance(response, TextResponse) and not is_pdf(response.body, content_type):
-            found = {normalise_url(link.url) for link in _LINKS.extract_links(response)}
-            links = sorted(link for link in found if self.spec.url_allowed(link))
-        raw = json.dumps([d.to_dict() for d in documents], sort_keys=True, ensure_ascii=False)
+        if url in self.stored:
+            return  # stored while this page was analysed (another redirect to it)
         self.store.record_fetch(
             self.run_id,
             self.spec.name,
@@ -242,33 +233,21 @@ class SourceSpider(scrapy.Spider):
             etag=_header(response, "ETag"),
             last_modified=_header(response, "Last-Modified"),
             depth=depth,
-            links=links,
-            documents=documents,
-            raw_fingerprint=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+            links=list(analysis.links),
+            documents=list(analysis.documents),
+            raw_fingerprint=analysis.raw_fingerprint,
             extractor_version=EXTRACTOR_VERSION,
         )
         self.counts["fetched"] += 1
         self.stored.add(url)
         self.scheduled.add(url)  # a redirect target counts as seen
         self._progress()
-        for link in links:
+        for link in analysis.links:
             request = self.page_request(link, depth + 1)
             if request is not None:
                 yield request
-        yield from self._drain_pending()
-
-    def _canonical(self, response: Response, url: str) -> str:
-        if not isinstance(response, TextResponse) or is_pdf(response.body, ""):
-            return url
-        try:
-            href = response.css('link[rel="canonical"]::attr(href)').get()
-        except (ValueError, AttributeError):
-            return url
-        if href:
-            canonical = normalise_url(response.urljoin(href))
-            if self.spec.url_allowed(canonical):
-                return canonical
-        return url
+        for queued in self._drain_pending():
+            yield queued
 
     # -- errors -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from muni_crawl import logconfig
 from muni_crawl.config import CrawlSettings, environment_checked
+from muni_crawl.crawl.analysis import PageAnalyser, UrlFilter, helper_wanted
 from muni_crawl.crawl.spider import SourceSpider
 from muni_crawl.errors import CrawlError, MuniCrawlError
 from muni_crawl.home import Home
@@ -63,6 +64,9 @@ def scrapy_settings(spec: SourceSpec, settings: CrawlSettings, verbose: int = 0)
         "AUTOTHROTTLE_MAX_DELAY": 30.0,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(settings.concurrency_per_host),
         "CONCURRENT_REQUESTS": 16,
+        # our callbacks yield requests, never items: Scrapy's default of 100 starts 100 asyncio
+        # tasks for every response to run item pipelines we do not have (~0.5 ms a page)
+        "CONCURRENT_ITEMS": 1,
         "CONCURRENT_REQUESTS_PER_DOMAIN": settings.concurrency_per_host,
         "RETRY_ENABLED": True,
         "RETRY_TIMES": settings.retries,
@@ -108,15 +112,41 @@ def spider_for(spec: SourceSpec, home: Home) -> tuple[type[Any], dict[str, Any]]
 
 
 def crawl_source(
-    spec: SourceSpec, home: Home, *, progress: bool = True, verbose: int = 0
+    spec: SourceSpec,
+    home: Home,
+    *,
+    progress: bool = True,
+    verbose: int = 0,
+    alone: bool = False,
 ) -> dict[str, Any]:
     """Crawl one source in this process (which must not have run a reactor before), then
-    finalise its pages. Answers that became stale are marked by `refresh`, not here."""
+    finalise its pages. Answers that became stale are marked by `refresh`, not here.
+    `alone`: no other crawl runs beside this one, so a page analysis helper process may use a
+    free core (muni_crawl.crawl.analysis)."""
+    spider_class, extra = spider_for(spec, home)  # before the run: a missing token fails here
+    if spider_class is not SourceSpider:
+        return _crawl_source(spec, home, spider_class, extra, progress, verbose)
+    # forked now, before Scrapy starts a reactor or a thread
+    analyser = PageAnalyser(UrlFilter(spec), helper=helper_wanted(alone))
+    try:
+        extra = {**extra, "analyser": analyser}
+        return _crawl_source(spec, home, spider_class, extra, progress, verbose)
+    finally:
+        analyser.close()
+
+
+def _crawl_source(
+    spec: SourceSpec,
+    home: Home,
+    spider_class: type[Any],
+    extra: dict[str, Any],
+    progress: bool,
+    verbose: int,
+) -> dict[str, Any]:
     settings = home.settings.crawl
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
-    spider_class, extra = spider_for(spec, home)  # before the run: a missing token fails here
     store = home.page_store()
     live_before = store.live_resource_count(spec.name)
     run_id = store.start_run(spec.name)
@@ -251,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument("--parent-pid", type=int, help="die with this process (crawl_one)")
+    parser.add_argument(
+        "--alone", action="store_true", help="no other crawl runs: pages may use a helper process"
+    )
     parser.add_argument("--log-format", choices=logconfig.LOG_FORMATS, default="text")
     parser.add_argument("--log-quiet", action="store_true", help="only errors on stderr")
     parser.add_argument("--log-file", type=Path)
@@ -290,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"source": args.source, "error": str(exc), "locked": True}))
             return EXIT_LOCKED
         try:
-            summary = crawl_source(spec, opened, progress=not args.quiet, verbose=args.verbose)
+            summary = crawl_source(
+                spec, opened, progress=not args.quiet, verbose=args.verbose, alone=args.alone
+            )
         finally:
             lock.release()
     except MuniCrawlError as exc:

@@ -221,7 +221,7 @@ def check_relevant_indexed(library: Library, questions: list[Question]) -> None:
     see, would otherwise read as a retrieval miss."""
     problems = []
     for tenant in sorted({q.tenant for q in questions}):
-        indexed = {p.url for p in library.index(tenant).passages}
+        indexed = {p.url for p in library.index(tenant).shown()}
         for q in questions:
             if q.tenant != tenant:
                 continue

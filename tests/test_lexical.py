@@ -11,7 +11,7 @@ import pytest
 
 from muni_crawl import IndexNotBuiltError, Library, build_indexes, run_crawl
 from muni_crawl.compounds import CompoundSplitter
-from muni_crawl.index import TenantIndex
+from muni_crawl.index import IndexView, TenantIndex
 from muni_crawl.index.dedupe import collapse_duplicates
 from muni_crawl.index.layout import COMPOUNDS_FILE, FORMAT_VERSION
 from muni_crawl.lexical import HEADING_WEIGHT, TITLE_WEIGHT, Analyser, stem, words
@@ -160,8 +160,9 @@ def _write_feed(home: Path) -> None:
     )
 
 
-def _urls(index: TenantIndex) -> set[str]:
-    return {p.url for p in index.passages}
+def _urls(view: IndexView) -> set[str]:
+    """The URLs of the passages the tenant sees (its own index's and the shared ones')."""
+    return {p.url for p in view.shown()}
 
 
 def test_an_index_built_from_real_records_splits_weighs_and_collapses(
@@ -191,7 +192,8 @@ def test_an_index_built_from_real_records_splits_weighs_and_collapses(
     assert results["testrup"].passages == 6 and results["example"].passages == 6
 
     # the compound lexicon was saved with the index and splits the question's words too
-    assert (own.folder / "lexical" / COMPOUNDS_FILE).exists()
+    folder = own.own.folder  # the tenant's own index version
+    assert (folder / "lexical" / COMPOUNDS_FILE).exists()
     hits = own.lexical_search("kan kommunen hente haveaffald", 5)
     first = own.passages[hits[0][0]]
     assert first.url == "https://testrup.invalid/haveaffald"
@@ -202,10 +204,10 @@ def test_an_index_built_from_real_records_splits_weighs_and_collapses(
 
     # the format: a version written before compound splitting is served without it, with a
     # warning (the next `muni-crawl index` rebuilds it); a newer one is refused
-    manifest = json.loads((own.folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format"] == FORMAT_VERSION
     old = tmp_path / "old"
-    shutil.copytree(own.folder, old)
+    shutil.copytree(folder, old)
     (old / "lexical" / COMPOUNDS_FILE).unlink()
     (old / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
     with caplog.at_level(logging.WARNING, logger="muni_crawl.index.layout"):

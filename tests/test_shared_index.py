@@ -8,8 +8,10 @@ from pathlib import Path
 
 from muni_crawl import Library, Settings, build_indexes
 from muni_crawl.extract import fingerprint
+from muni_crawl.home import Home
 from muni_crawl.index import load_current, shared_dir
 from muni_crawl.index.layout import load_current_in
+from muni_crawl.status import status_report
 from muni_crawl.store import PageStore
 from muni_crawl.store.records import VersionCounts
 from muni_crawl.types import Document
@@ -60,6 +62,10 @@ def test_national_text_is_held_once_and_each_tenant_sees_it_beside_its_own(
         assert not any(view.passages[i].id in hidden for i, _ in everything)
     # one loaded copy of the shared index serves both tenants
     assert library.index("example").shared[SOURCE] is library.index("naboby").shared[SOURCE]
+    # and `muni-crawl status` shows it beside the tenants
+    [row] = status_report(Home.of(settings))["shared_indexes"]
+    assert (row["source"], row["index_version"]) == (SOURCE, shared.version)
+    assert row["passages"] == len(shared.passages) and row["documents"] > 0
 
 
 def test_a_national_change_rebuilds_the_shared_index_only_and_is_served_at_once(

@@ -25,6 +25,7 @@ from muni_crawl.cli.common import (
 )
 from muni_crawl.crawl import STOP_SIGNALS
 from muni_crawl.index import BuildResult
+from muni_crawl.priority import yield_to_questions
 from muni_crawl.refresh import refresh
 from muni_crawl.types import CrawlSummary
 
@@ -78,12 +79,16 @@ def crawl(
     (SIGINT) the crawl was stopped cleanly by that signal and nothing was re-indexed. A tenant
     whose index another process is building is left to that build (or the next crawl).
     Several sources are crawled at once (--workers, or the crawl_workers setting), never two
-    on one host; each line a worker writes to stderr then starts with its source's name.
+    on one host; each line a worker writes to stderr then starts with its source's name. The
+    command runs at a lower CPU priority (the bulk_nice setting), so that questions answered
+    on the same machine keep their speed.
 
     Example: muni-crawl crawl example example-borger
     """
     if sum([bool(sources), all_, due]) != 1:
         raise click.UsageError("name one or more SOURCES, or use --all or --due")
+    # before any worker or embedding thread exists: they inherit it (the bulk_nice setting)
+    yield_to_questions(ctx.home.settings.index.bulk_nice)
 
     def announce(tenants: list[str]) -> None:
         if not ctx.quiet:

@@ -6,6 +6,7 @@ import click
 
 from muni_crawl.cli.common import CliContext, emit, format_option, pass_home
 from muni_crawl.index import build_indexes
+from muni_crawl.priority import yield_to_questions
 from muni_crawl.retrieve import Library
 
 BUILD_COLUMNS = [
@@ -28,13 +29,16 @@ BUILD_COLUMNS = [
 def index(ctx: CliContext, tenants: tuple[str, ...], all_: bool, force: bool, fmt: str) -> None:
     """Build the search index of TENANTS (or --all) from the crawled pages.
 
-    A tenant's index holds its own sources' pages, the national borger.dk bodies, and only its
-    own local sections. Unchanged passages reuse their cached embeddings.
+    A tenant's index holds its own sources' pages and only its own local sections; the national
+    borger.dk bodies are in one shared index per source (built first, shown as
+    _shared/<source>), searched beside every tenant's. Unchanged passages reuse their cached
+    embeddings. The command runs at a lower CPU priority (the bulk_nice setting).
 
     Example: muni-crawl index example naboby
     """
     if bool(tenants) == all_:
         raise click.UsageError("name one or more TENANTS, or use --all")
+    yield_to_questions(ctx.home.settings.index.bulk_nice)  # before the embedding threads start
     results = build_indexes(None if all_ else list(tenants), home=ctx.home, force=force)
     rows = [dict(r.__dict__, seconds=round(r.seconds, 1)) for r in results]
     emit(rows, BUILD_COLUMNS, fmt)

@@ -47,13 +47,15 @@ TENANT_COLUMNS = [
     "pending_reviews",
     "stale_reviews",
 ]
+SHARED_COLUMNS = ["source", "index_version", "index_age_hours", "passages", "documents"]
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of tables.")
 @pass_home
 def status(ctx: CliContext, as_json: bool) -> None:
-    """Per source: last crawl, pages, errors, next due; per tenant: index and review backlog.
+    """Per source: last crawl, pages, errors, next due; per tenant: index and review backlog;
+    the shared indexes of national text.
 
     Each source's health is ok, failing (its last crawl failed, was an anomaly or died),
     unreachable (its last crawl got no answer), OVERDUE (its schedule fired over an hour ago,
@@ -75,6 +77,9 @@ def status(ctx: CliContext, as_json: bool) -> None:
         emit(rows, SOURCE_COLUMNS, "table")
         click.echo("\nTenants:")
         emit(report["tenants"], TENANT_COLUMNS, "table")
+        if report["shared_indexes"]:
+            click.echo("\nShared indexes (national text, searched beside every tenant's):")
+            emit(report["shared_indexes"], SHARED_COLUMNS, "table")
     found = problems(report)
     for problem in found:
         click.echo(f"{problem.health}: {problem.source}: {problem.detail}", err=True)

@@ -12,8 +12,8 @@ from muni_crawl.index.layout import (
     current_version,
     load_current,
     read_manifest,
-    tenant_dir,
     shared_dir,
+    tenant_dir,
     write_version,
 )
 from muni_crawl.index.view import IndexView

@@ -106,6 +106,13 @@ class IndexView:
             for p in self._parts[1:]
         )
 
+    def shown(self) -> Iterator[Passage]:
+        """The passages the tenant sees: every part's, without the shared ones it hides."""
+        for part in self._parts:
+            for i, passage in enumerate(part.index.passages):
+                if i not in part.hidden:
+                    yield passage
+
     @property
     def manifest(self) -> Manifest:
         """The tenant's own manifest (its model, build time, sources)."""

@@ -98,10 +98,10 @@ def worker_limit(settings: CrawlSettings, workers: int | None = None) -> int:
     CPU count, but at least 2 and at most 8.
 
     A crawl worker mostly waits: for the per-host delay (politeness, 0.5 s by default) and for
-    the network. Its CPU goes on parsing and extracting pages, about 8 ms a page, so even one
-    core keeps two workers busy, and more cores extract for more workers. Past 8 the limit is
-    memory (about 150 MiB per worker) and the one SQLite writer every worker shares, not CPU;
-    raise it by hand on a large machine.
+    the network. Its CPU goes on parsing and extracting pages, about 10 ms a page (projection
+    benchmark, 2026-12-03), so even one core keeps two workers busy, and more cores extract for
+    more workers. Past 8 the limit is memory (about 105 MiB per worker) and the one SQLite
+    writer every worker shares, not CPU; raise it by hand on a large machine.
     """
     if workers is None:
         workers = settings.crawl_workers

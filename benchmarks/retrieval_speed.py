@@ -136,11 +136,16 @@ SHARED_SOURCE = "national"  # the shared index of the production layout's rows
 SHARED_SHARE = 0.25  # of the largest corpus, as borger.dk's share of a municipality's view
 
 
+def setting_default(name: str) -> int:
+    """An integer setting's default, as a home without configuration has it."""
+    value = next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+    assert isinstance(value, int)
+    return value
+
+
 def default_kind(passages: int) -> Dense:
     """The dense index kind a default build chooses for this many passages."""
-    threshold = next(f.default for f in dataclasses.fields(Settings) if f.name == "hnsw_threshold")
-    assert isinstance(threshold, int)
-    return "hnsw" if passages > threshold else "flat"
+    return "hnsw" if passages > setting_default("hnsw_threshold") else "flat"
 
 
 # -- the busy neighbour -----------------------------------------------------------------------
@@ -148,9 +153,7 @@ def default_kind(passages: int) -> Dense:
 
 def bulk_nice_default() -> int:
     """The CPU priority `muni-crawl index` and `crawl` lower themselves to by default."""
-    nice = next(f.default for f in dataclasses.fields(Settings) if f.name == "bulk_nice")
-    assert isinstance(nice, int)
-    return nice
+    return setting_default("bulk_nice")
 
 
 def cpu_load_main(nice: int) -> int:

@@ -127,7 +127,8 @@ class Answerer:
         redaction = redact(text)
         clean = redaction.text
         search = redaction.search_text or clean
-        language = language or detect_language(search)
+        written_in = detect_language(search)  # once: retrieval and the gate read it too
+        language = language or written_in
         vector = self.library.embedder.embed_queries([search])[0]  # once, for both uses
         approved = self._approved(tenant, language, search, vector)
         if approved is not None:
@@ -137,7 +138,11 @@ class Answerer:
             return reused
         try:
             retrieval = self.library.retrieve(
-                tenant, search, k=self._answering.answer_passages, query=vector
+                tenant,
+                search,
+                k=self._answering.answer_passages,
+                query=vector,
+                language=written_in,
             )
         except IndexNotBuiltError as exc:
             log.error("%s", exc)
@@ -156,7 +161,7 @@ class Answerer:
                 search,
                 retrieval,
                 self.library.index(tenant),
-                language=detect_language(search),
+                language=written_in,
                 gate=gate_for(retrieval.model_id, self._answering.min_evidence),
                 embedder=self.library.embedder,
                 query=vector,

@@ -233,12 +233,19 @@ class Library:
             return loaded
 
     def retrieve(
-        self, tenant: str, question: str, k: int = 5, *, query: Vectors | None = None
+        self,
+        tenant: str,
+        question: str,
+        k: int = 5,
+        *,
+        query: Vectors | None = None,
+        language: str | None = None,
     ) -> Retrieval:
         """The k best passages of the tenant's view for the question.
 
-        `query` is the question's embedding when the caller already has it (from this
-        library's embedder); it is computed otherwise. The question is redacted first
+        `query` is the question's embedding and `language` the language detected in it
+        (muni_crawl.language) when the caller already has them (the embedding from this
+        library's embedder); they are computed otherwise. The question is redacted first
         (muni_crawl.redact): `Retrieval.question` is the redacted text.
         """
 
@@ -263,7 +270,7 @@ class Library:
         # just the few pages written in it, whatever they are about (see LEXICAL_LANGUAGES)
         lexical = (
             index.lexical_search(search, depth)
-            if detect_language(search) in LEXICAL_LANGUAGES
+            if (language or detect_language(search)) in LEXICAL_LANGUAGES
             else []
         )
         best = fuse(dense, lexical, k)

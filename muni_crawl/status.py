@@ -8,14 +8,13 @@ fired more than an hour ago, or it was never crawled) or `ok`; a disabled source
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from muni_crawl.home import Home
-from muni_crawl.index import current_version, read_manifest, shared_dir, tenant_dir
+from muni_crawl.index import read_manifest, shared_dir, tenant_dir
 from muni_crawl.index.layout import current_version_in
 from muni_crawl.schedule import last_success, next_due
 
@@ -100,54 +99,46 @@ def status_report(home: Home, now: datetime | None = None) -> dict[str, Any]:
             )
         tenants = []
         for tenant in registry.tenants.values():
-            version = current_version(indexes_dir, tenant.slug)
-            manifest = (
-                read_manifest(tenant_dir(indexes_dir, tenant.slug) / version) if version else None
-            )
             reviews = store.review_counts(tenant.slug)
-            age = None
-            if manifest is not None:
-                built = datetime.fromisoformat(manifest.built_at)
-                age = round((now - built).total_seconds() / 3600, 1)
+            root = tenant_dir(indexes_dir, tenant.slug)
+            index = _index_figures(root, now)
             tenants.append(
                 {
                     "tenant": tenant.slug,
                     "name": tenant.name,
-                    "index_version": version,
-                    "index_age_hours": age,
-                    "passages": manifest.passages if manifest else 0,
-                    "documents": manifest.documents if manifest else 0,
+                    # a version whose manifest is unreadable is still named
+                    "index_version": index["index_version"] if index else current_version_in(root),
+                    "index_age_hours": index["index_age_hours"] if index else None,
+                    "passages": index["passages"] if index else 0,
+                    "documents": index["documents"] if index else 0,
                     "pending_reviews": reviews.get("pending", 0),
                     "stale_reviews": reviews.get("stale", 0),
                 }
             )
+    shared = [
+        {"source": source, **index}
+        for source in registry.sources
+        if (index := _index_figures(shared_dir(indexes_dir, source), now)) is not None
+    ]
     return {
         "generated_at": now.isoformat(timespec="seconds"),
         "sources": sources,
         "tenants": tenants,
-        "shared_indexes": _shared_indexes(indexes_dir, registry.sources, now),
+        "shared_indexes": shared,  # of national text (see index/view.py), where built
     }
 
 
-def _shared_indexes(
-    indexes_dir: Path, sources: Iterable[str], now: datetime
-) -> list[dict[str, Any]]:
-    """The shared index of each source's national text that is built (see index/view.py)."""
-    found = []
-    for source in sources:
-        root = shared_dir(indexes_dir, source)
-        version = current_version_in(root)
-        manifest = read_manifest(root / version) if version else None
-        if manifest is None:
-            continue
-        built = datetime.fromisoformat(manifest.built_at)
-        found.append(
-            {
-                "source": source,
-                "index_version": version,
-                "index_age_hours": round((now - built).total_seconds() / 3600, 1),
-                "passages": manifest.passages,
-                "documents": manifest.documents,
-            }
-        )
-    return found
+def _index_figures(root: Path, now: datetime) -> dict[str, Any] | None:
+    """The current version of the index at `root`: its name, age, passages and documents
+    (None when none is built or its manifest is unreadable)."""
+    version = current_version_in(root)
+    manifest = read_manifest(root / version) if version else None
+    if manifest is None:
+        return None
+    built = datetime.fromisoformat(manifest.built_at)
+    return {
+        "index_version": version,
+        "index_age_hours": round((now - built).total_seconds() / 3600, 1),
+        "passages": manifest.passages,
+        "documents": manifest.documents,
+    }

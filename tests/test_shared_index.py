@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from muni_crawl import Library, Settings, build_indexes
+from muni_crawl.errors import IndexNotBuiltError
 from muni_crawl.extract import fingerprint
 from muni_crawl.home import Home
 from muni_crawl.index import load_current, shared_dir
@@ -109,3 +113,16 @@ def test_a_national_change_rebuilds_the_shared_index_only_and_is_served_at_once(
         assert found.index_version == before[tenant]
         assert found.shared_versions == {SOURCE: shared_version}
         assert any("fjorten dage" in p.text for p in found.passages), found.passages
+
+
+def test_a_shared_index_of_another_model_is_a_clear_error_not_mixed_vectors(
+    example_home: Path, tmp_path: Path, shared_embedding_cache: Path
+) -> None:
+    """Vectors of two models must never be compared: a shared index built with another model
+    than the tenant's refuses to load, naming both and what to run."""
+    settings = _copy(example_home, tmp_path, shared_embedding_cache)
+    root = shared_dir(settings.indexes_dir, SOURCE)
+    manifest = root / (root / "CURRENT").read_text().strip() / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "model_id": "other/m"}))
+    with pytest.raises(IndexNotBuiltError, match=r"other/m.*muni-crawl index"):
+        Library(settings).retrieve("example", "Hvem kan få boligstøtte?")

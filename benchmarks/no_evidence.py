@@ -49,6 +49,13 @@ command,
 The header line also gives the gate's own cost per question, after retrieval (p50 and p95 of
 measuring the signals, title vectors cached as in a running service).
 
+`--again` also replays the off-topic questions through a real Answerer whose LLM is a local
+OpenAI-compatible server that declines every question ("the sources do not answer it"), in
+a copy of the home: the first asking of each question the gate lets through costs tokens;
+asked again, in the same words or rewritten as people type on a phone (lower case, no end
+punctuation), it should cost none (muni_crawl.unanswerable). Then every answerable question
+is asked once more, and none may be refused by what was remembered.
+
 Exit codes: 0 fine, 1 a figure is beyond its floor (with --check), 2 the question files or the
 example build are broken.
 """
@@ -58,7 +65,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import os
+import shutil
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -80,13 +90,15 @@ from benchmarks.common import (
     today,
 )
 from benchmarks.retrieval_quality import DEFAULT_QUESTIONS, load_questions
-from muni_crawl import MuniCrawlError
+from muni_crawl import Answerer, MuniCrawlError, Settings
 from muni_crawl.calibration import GATE_SIGNALS
 from muni_crawl.evidence import Gate, Signals, Weights, decide, gate_for, measure
 from muni_crawl.language import detect_language
 from muni_crawl.places import places_for
+from muni_crawl.prompts import CANNOT_ANSWER
 from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library
+from tests.fake_openai import start_fake_openai
 
 DEFAULT_OFF_TOPIC = BENCH_DIR / "off_topic.toml"
 DEFAULT_HELD_OUT = BENCH_DIR / "off_topic_heldout.toml"  # never fitted: the second set
@@ -162,6 +174,18 @@ class Rates:
 
 
 @dataclass(frozen=True)
+class Asking:
+    """One round of --again: how many questions, how many reached the LLM, at what cost,
+    and how many the memory of unanswerable questions refused."""
+
+    label: str
+    questions: int
+    reached_llm: int
+    prompt_tokens: int
+    remembered: int
+
+
+@dataclass(frozen=True)
 class NoEvidenceResult:
     """Every case, the gate measured and the figures per group (in display order)."""
 
@@ -170,6 +194,7 @@ class NoEvidenceResult:
     groups: dict[str, Rates]
     model: str
     fitted: Fitted | None  # the fit, with --calibrate; None: the shipped gate
+    again: list[Asking] | None = None  # with --again
 
     @property
     def overall(self) -> Rates:
@@ -424,23 +449,99 @@ def run(
     off_topic_file: Path = DEFAULT_OFF_TOPIC,
     answerable_file: Path = DEFAULT_QUESTIONS,
     held_out_file: Path | None = DEFAULT_HELD_OUT,
+    again: bool = False,
 ) -> NoEvidenceResult:
     """Measure the shipped gate (or, with `fit`, a freshly fitted one) against the single old
     threshold, in `home` or in a temporary home where the example is built first; the
-    off-topic questions of `held_out_file` are measured too, never fitted."""
+    off-topic questions of `held_out_file` are measured too, never fitted. With `again`, the
+    off-topic questions are also replayed through an Answerer (ask_again)."""
     off_topic = load_off_topic(off_topic_file)
     second = load_off_topic(held_out_file) if held_out_file is not None else []
     clash = {q["id"] for q in off_topic} & {q["id"] for q in second}
     if clash:
         raise BenchmarkError(f"{held_out_file}: ids also in {off_topic_file}: {sorted(clash)}")
+    replayed = None
     with built_example(home, cache) as settings:
         library = Library(settings)
         cases = collect(library, off_topic, answerable_file, second)
         model = library.index(EXAMPLE_TENANTS[0]).manifest.model_id
+        if again:
+            asked = [(t, q["question"]) for q in [*off_topic, *second] for t in EXAMPLE_TENANTS]
+            answerable = [(q.tenant, q.question) for q in load_questions(answerable_file)]
+            replayed = ask_again(settings, cache, asked, answerable)
     shipped = gate_for(model)
     fitted = calibrate(cases, shipped.floor) if fit else None
     gate = fitted.gate if fitted is not None else shipped
-    return NoEvidenceResult(cases, gate, group_rates(cases, gate), model, fitted)
+    return NoEvidenceResult(cases, gate, group_rates(cases, gate), model, fitted, replayed)
+
+
+def rewritten(question: str) -> str:
+    """The question as typed in a hurry on a phone: lower case, no end punctuation."""
+    return question.lower().rstrip("?!.。؟ ")
+
+
+def ask_again(
+    settings: Settings,
+    cache: Path,
+    off_topic: Sequence[tuple[str, str]],
+    answerable: Sequence[tuple[str, str]],
+) -> list[Asking]:
+    """Replay (tenant, question) pairs through an Answerer, in a copy of the home, with a
+    local LLM that declines every question: asked once, again in the same words, again
+    rewritten; then the answerable questions, answered by the LLM, none of which may be
+    refused by what the first rounds remembered."""
+    fake = start_fake_openai()
+    saved = {name: os.environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    os.environ.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="bench")
+    try:
+        with tempfile.TemporaryDirectory(prefix="muni-crawl-again-") as folder:
+            copy = Path(folder) / "home"
+            shutil.copytree(settings.home, copy)
+            answerer = Answerer(
+                home=Settings.load(copy, embedding_cache=cache, llm_model="gpt-4o-mini")
+            )
+
+            def asking(label: str, pairs: Sequence[tuple[str, str]], reply: str) -> Asking:
+                reached = tokens = remembered = 0
+                for tenant, question in pairs:
+                    before = len(fake.chat_requests)
+                    fake.enqueue(reply, completion_tokens=8)
+                    fake.enqueue(reply, completion_tokens=8)  # a retry for the language
+                    answer = answerer.answer(tenant, question)
+                    fake.replies.clear()
+                    reached += len(fake.chat_requests) > before
+                    tokens += answer.usage.prompt_tokens
+                    remembered += "found a close question" in (answer.reason or "")
+                return Asking(label, len(pairs), reached, tokens, remembered)
+
+            rounds = [
+                asking("off-topic, first asking", off_topic, CANNOT_ANSWER),
+                asking("off-topic, same words again", off_topic, CANNOT_ANSWER),
+                asking(
+                    "off-topic, rewritten",
+                    [(t, rewritten(q)) for t, q in off_topic],
+                    CANNOT_ANSWER,
+                ),
+                asking("answerable, afterwards", answerable, "Svaret står i kilden [1]."),
+            ]
+            answerer.close()
+            return rounds
+    finally:
+        fake.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def again_table(rounds: Sequence[Asking]) -> str:
+    header = ("round", "questions", "reached the LLM", "prompt tokens", "refused as known")
+    rows = [
+        [r.label, f"{r.questions}", f"{r.reached_llm}", f"{r.prompt_tokens:,}", f"{r.remembered}"]
+        for r in rounds
+    ]
+    return format_table(header, rows, rule=True)
 
 
 # -- reporting --------------------------------------------------------------------------------
@@ -614,6 +715,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true", help="list the gate's mistakes")
     parser.add_argument("--check", action="store_true", help="exit 1 beyond a floor")
     parser.add_argument("--curve", action="store_true", help="the refused/wrongly refused curve")
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="replay the off-topic questions through an Answerer with a declining LLM",
+    )
     args = parser.parse_args(argv)
     try:
         result = run(
@@ -623,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
             off_topic_file=args.off_topic,
             answerable_file=args.questions,
             held_out_file=args.held_out if str(args.held_out) not in ("", ".") else None,
+            again=args.again,
         )
     except (BenchmarkError, MuniCrawlError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
@@ -630,6 +737,9 @@ def main(argv: list[str] | None = None) -> int:
     if result.fitted is not None:
         print(toml_snippet(result.model, result.fitted, result.cases) + "\n")
     print(report(result))
+    if result.again is not None:
+        print("\nasked again (a local LLM that declines every question; muni_crawl.unanswerable)\n")
+        print(again_table(result.again))
     if args.curve:
         print("\nthe trade-off (in-sample: the cut chosen on the cases measured)\n")
         print(curve_table(result))

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
 
+import numpy as np
+
 from muni_crawl.billing import bill
 from muni_crawl.calibration import calibration_for
 from muni_crawl.compose import Composer, Composition, ExtractiveComposer, LLMComposer
@@ -35,6 +37,7 @@ from muni_crawl.review import find_approved
 from muni_crawl.store import AnswerStore, utcnow
 from muni_crawl.store.answer_log import ANSWER_WRITE_WAIT_SECONDS, answer_record, write_answer
 from muni_crawl.types import Answer, Citation, TokenUsage, Vectors
+from muni_crawl.unanswerable import evidence_key, find_unanswerable
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +171,8 @@ class Answerer:
                 places=places_for(municipality.name, tuple(t.name for t in tenants)),
             )
             refusal = None if verdict.passed else verdict.reason
+        if refusal is None:  # the same question on the same passages found unanswerable before
+            refusal = self._known_unanswerable(tenant, retrieval, vector)
         if refusal is not None:
             no_answer = self._no_answer(tenant, language, refusal)
             return self._record(tenant, clean, language, no_answer, retrieval)
@@ -188,10 +193,37 @@ class Answerer:
                 spent=composition.spent,
             )
         if composition.status == "no_answer":
-            composition = self._no_answer(
+            no_answer = self._no_answer(
                 tenant, language, composition.reason or "no answer", spent=composition.spent
             )
-        return self._record(tenant, clean, language, composition, retrieval)
+            composition = replace(no_answer, unanswerable=composition.unanswerable)
+        return self._record(tenant, clean, language, composition, retrieval, vector=vector)
+
+    def _paraphrase_similarity(self) -> float | None:
+        """The question cosine from which two questions count as the same (approved answers,
+        questions found unanswerable): the setting, else the model's calibration, else None
+        (never guess)."""
+        threshold = self._answering.approved_similarity
+        if threshold is None:
+            threshold = calibration_for(self.library.embedder.model_id).approved_similarity
+        return threshold
+
+    def _known_unanswerable(self, tenant: str, retrieval: Retrieval, vector: Vectors) -> str | None:
+        """Why the question is refused when a close one was found unanswerable from the same
+        passages (muni_crawl.unanswerable); None otherwise."""
+        threshold = self._paraphrase_similarity()
+        if threshold is None:
+            return None
+        known = find_unanswerable(
+            self._store(),
+            tenant=tenant,
+            passages=retrieval.passages,
+            vector=vector,
+            model_id=retrieval.model_id,
+            threshold=threshold,
+            llm_days=self._answering.remember_unanswerable_days,
+        )
+        return None if known is None else known.reason()
 
     def _approved(
         self, tenant: str, language: str, question: str, vector: Vectors
@@ -199,9 +231,7 @@ class Answerer:
         """An approved answer to a close enough question: served first, at no token cost."""
         store = self._store()
         embedder = self.library.embedder
-        threshold = self._answering.approved_similarity
-        if threshold is None:
-            threshold = calibration_for(embedder.model_id).approved_similarity
+        threshold = self._paraphrase_similarity()
         if threshold is None:
             return None  # no calibration for this model: never guess
         match = find_approved(
@@ -331,7 +361,11 @@ class Answerer:
         composition: Composition,
         retrieval: Retrieval | None,
         source_answer_id: str | None = None,
+        *,
+        vector: Vectors | None = None,
     ) -> Answer:
+        """Record the answer (the billing source, the review queue). `vector` is the
+        question's: kept where the LLM found the question unanswerable, to know it again."""
         spent = composition.spent
         charge = bill(
             spent,
@@ -361,6 +395,7 @@ class Answerer:
             or (composition.status == "extractive" and self._answering.review_extractive)
         ):
             review = "pending"
+        remembered = composition.unanswerable and vector is not None and retrieval is not None
         record = answer_record(
             answer,
             question_hash=question_hash(question),
@@ -368,6 +403,10 @@ class Answerer:
             charge=charge,
             review_status=review,
             source_answer_id=source_answer_id,
+            evidence_key=evidence_key(retrieval.passages) if retrieval is not None else None,
+            unanswerable="llm" if remembered else None,
+            question_vector=_vector_bytes(vector) if remembered else None,
+            vector_model=retrieval.model_id if remembered and retrieval is not None else None,
         )
         write_answer(self._store(), record)  # spooled, not lost, while another process writes
         log.info(
@@ -380,6 +419,13 @@ class Answerer:
             charge.usage.documents_searched,
         )
         return answer
+
+
+def _vector_bytes(vector: Vectors | None) -> bytes | None:
+    """A question vector as stored (float32 bytes, as approvals store theirs)."""
+    if vector is None:
+        return None
+    return np.asarray(vector, dtype=np.float32).reshape(-1).tobytes()
 
 
 def question_hash(question: str) -> str:

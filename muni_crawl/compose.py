@@ -43,6 +43,7 @@ class Composition:
     reason: str | None = None
     spent: TokenUsage = field(default_factory=TokenUsage)
     language: str | None = None  # the text's language when it is not the question's
+    unanswerable: bool = False  # the LLM replied that the passages do not answer the question
 
 
 def citations_for(numbers: Sequence[int], passages: Sequence[Passage]) -> tuple[Citation, ...]:
@@ -152,7 +153,9 @@ class LLMComposer:
                 spent = earlier.plus(spent)
             if CANNOT_ANSWER in text:
                 reason = "the sources do not answer it (LLM)"
-                return Composition("no_answer", "", (), given, reason=reason, spent=spent)
+                return Composition(
+                    "no_answer", "", (), given, reason=reason, spent=spent, unanswerable=True
+                )
             verdict = check_reply(text, given=given, language=language, contact_url=contact_url)
             if verdict.servable:
                 notes = ["served after a retry for the language"] if insist else []

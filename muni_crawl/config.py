@@ -283,6 +283,15 @@ class Settings:
             max=30 * 24 * 3600,
         ),
     )
+    remember_unanswerable_days: int = field(
+        default=30,
+        metadata=_doc(
+            "Days the LLM's 'the sources do not answer it' refuses the same question on the"
+            " same passages at 0 tokens (0: never).",
+            min=0,
+            max=3650,
+        ),
+    )
     review_extractive: bool = field(
         default=False, metadata=_doc("Also queue extractive answers for review.")
     )
@@ -528,6 +537,7 @@ class AnswerSettings:
     min_evidence: float | None
     approved_similarity: float | None
     reuse_pending_seconds: int
+    remember_unanswerable_days: int
     review_extractive: bool
 
 

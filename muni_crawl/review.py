@@ -208,20 +208,43 @@ def _hint(hard: list[ScopeProblem], scope: str) -> str:
     return "--force approves it anyway"
 
 
-def reject(store: AnswerStore, answer_id: str, *, reviewer: str, reason: str) -> None:
+def reject(
+    store: AnswerStore,
+    answer_id: str,
+    *,
+    reviewer: str,
+    reason: str,
+    outside: Embedder | None = None,
+) -> None:
     """Reject a pending (or stale) answer, also one whose tenant is gone: it clears the queue.
 
     The reason is free text a reviewer may paste a citizen's details into: stored redacted.
+    With `outside` (the embedder), the question is outside the sources: the passages it was
+    answered from do not answer it, and the same question on the same passages is refused
+    at 0 tokens from then on (muni_crawl.unanswerable).
     """
     if not reason.strip():
         raise ReviewError(answer_id, "a rejection needs a reason")
     reason = redact(reason.strip()).text
-    get_answer(store, answer_id)
+    row = get_answer(store, answer_id)
+    marked: tuple[bytes, str] | None = None
+    if outside is not None:
+        if row.evidence_key is None:
+            raise ReviewError(
+                answer_id,
+                "was recorded without the passages it was answered from (an older release):"
+                " reject it without --outside",
+            )
+        vector = outside.embed_queries([row.question])[0].astype(np.float32)
+        marked = (vector.tobytes(), outside.model_id)
+        reason = f"outside the sources: {reason}"
     with store.transaction():
         status = get_answer(store, answer_id).review_status
         if status not in ("pending", "stale"):
             raise ReviewError(answer_id, f"is {status or 'not under review'}, not pending")
-        store.record_rejection(answer_id, reviewer=reviewer, at=utcnow(), reason=reason)
+        store.record_rejection(
+            answer_id, reviewer=reviewer, at=utcnow(), reason=reason, outside=marked
+        )
 
 
 def mark_stale(store: Store, registry: Registry | None = None) -> list[str]:

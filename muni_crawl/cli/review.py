@@ -242,16 +242,29 @@ def do_approve(
 @review.command("reject")
 @click.argument("answer_id")
 @click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+@click.option(
+    "--outside",
+    is_flag=True,
+    help="The sources do not answer the question: the same question on the same passages is"
+    " refused at 0 tokens from now on, until those passages change.",
+)
 @_reviewer_option()
 @pass_home
-def reject_(ctx: CliContext, answer_id: str, reason: str, reviewer: str) -> None:
+def reject_(ctx: CliContext, answer_id: str, reason: str, outside: bool, reviewer: str) -> None:
     """Reject a pending answer with a reason; the same text is not served again.
 
     Example: muni-crawl review reject 3c8bff80d7094b49bb4d68004a0af194 --reason "forkert pris"
     """
     with ctx.home.store() as store:
-        reject(store, answer_id, reviewer=reviewer, reason=reason)
-    click.echo(f"rejected {answer_id}")
+        do_reject(ctx, store, answer_id, reason=reason, reviewer=reviewer, outside=outside)
+    click.echo(f"rejected {answer_id}" + (" (outside the sources)" if outside else ""))
+
+
+def do_reject(
+    ctx: CliContext, store: Store, answer_id: str, *, reason: str, reviewer: str, outside: bool
+) -> None:
+    embedder = embedder_for(ctx.home.settings.embedding) if outside else None
+    reject(store, answer_id, reviewer=reviewer, reason=reason, outside=embedder)
 
 
 @review.command("next")
@@ -259,7 +272,9 @@ def reject_(ctx: CliContext, answer_id: str, reason: str, reviewer: str) -> None
 @_reviewer_option()
 @pass_home
 def next_(ctx: CliContext, tenant: str | None, reviewer: str) -> None:
-    """Go through pending answers one by one: [a]pprove [e]dit [r]eject [s]kip [q]uit.
+    """Go through pending answers: [a]pprove [e]dit [r]eject [o]utside [s]kip [q]uit.
+
+    [o] rejects the answer as outside the sources (see `review reject --outside`).
 
     Example: muni-crawl review next --tenant aarhus
     """
@@ -277,7 +292,9 @@ def next_(ctx: CliContext, tenant: str | None, reviewer: str) -> None:
                 return
             answer_id = pending[-1].id  # oldest first
             click.echo("\n" + render(store, answer_id, ctx.home.settings.index))
-            click.echo("[a]pprove  [e]dit  [r]eject  [s]kip  [q]uit: ", nl=False)
+            click.echo(
+                "[a]pprove  [e]dit  [r]eject  [o]utside the sources  [s]kip  [q]uit: ", nl=False
+            )
             key = click.getchar().lower()
             click.echo(key)
             if key in ("a", "e"):
@@ -290,9 +307,16 @@ def next_(ctx: CliContext, tenant: str | None, reviewer: str) -> None:
                     skipped.add(answer_id)
                     continue
                 done += 1
-            elif key == "r":
+            elif key in ("r", "o"):
                 reason = click.prompt("Reason")
-                reject(store, answer_id, reviewer=reviewer, reason=reason)
+                try:
+                    do_reject(
+                        ctx, store, answer_id, reason=reason, reviewer=reviewer, outside=key == "o"
+                    )
+                except ReviewError as exc:  # e.g. an older answer cannot be marked outside
+                    click.echo(f"Not rejected: {printable(str(exc))}", err=True)
+                    skipped.add(answer_id)
+                    continue
                 done += 1
             elif key == "s":
                 skipped.add(answer_id)
@@ -300,7 +324,7 @@ def next_(ctx: CliContext, tenant: str | None, reviewer: str) -> None:
                 click.echo(f"Stopped ({done} reviewed).")
                 return
             else:
-                click.echo("Press a, e, r, s or q.")
+                click.echo("Press a, e, r, o, s or q.")
 
 
 @review.command("export")

@@ -63,7 +63,13 @@ ANSWER_COLUMNS = (
     "review_status",
     "source_answer_id",
     "created_at",
+    "evidence_key",
+    "unanswerable",
+    "question_vector",
+    "vector_model",
 )
+# A vector travels as hex text in a record (spooled records are JSON) and is stored as bytes.
+HEX_COLUMNS = ("question_vector",)
 # Columns every record must carry (NOT NULL in the table); the others may be absent or null.
 REQUIRED_COLUMNS = (
     "id",
@@ -119,6 +125,7 @@ class AnswerRecord:
             if self.values.get(c) is not None
             and (isinstance(self.values[c], bool) or not isinstance(self.values[c], int))
         ]
+        odd += [c for c in HEX_COLUMNS if not _hex_or_none(self.values.get(c))]
         if unknown or missing or odd:
             raise ValueError(
                 f"not an answer record: unknown columns {unknown}, missing {missing},"
@@ -153,8 +160,14 @@ def answer_record(
     charge: Bill,
     review_status: str | None,
     source_answer_id: str | None,
+    evidence_key: str | None = None,
+    unanswerable: str | None = None,
+    question_vector: bytes | None = None,
+    vector_model: str | None = None,
 ) -> AnswerRecord:
-    """The answers row of an answer (the question in it is redacted already) and its bill."""
+    """The answers row of an answer (the question in it is redacted already) and its bill;
+    `evidence_key` names the passages retrieved, and an answer the LLM found `unanswerable`
+    carries the question's vector (of `vector_model`) to be recognised again."""
     billing = charge.billing
     return AnswerRecord(
         {
@@ -181,9 +194,25 @@ def answer_record(
             "review_status": review_status,
             "source_answer_id": source_answer_id,
             "created_at": answer.created_at,
+            "evidence_key": evidence_key,
+            "unanswerable": unanswerable,
+            "question_vector": None if question_vector is None else question_vector.hex(),
+            "vector_model": vector_model,
         },
         tuple((c.n, c.page_id, c.page_version) for c in answer.citations if c.page_id),
     )
+
+
+def _hex_or_none(value: object) -> bool:
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _storable(value: object) -> bool:
@@ -283,13 +312,20 @@ def _insert(db: sqlite3.Connection, record: AnswerRecord) -> None:
     db.execute(
         f"INSERT OR IGNORE INTO answers({', '.join(columns)})"
         f" VALUES ({', '.join('?' for _ in columns)})",
-        [record.values[c] for c in columns],
+        [_stored(c, record.values[c]) for c in columns],
     )
     db.executemany(
         "INSERT OR IGNORE INTO answer_citations(answer_id, n, page_id, page_version)"
         " VALUES (?, ?, ?, ?)",
         [(record.answer_id, n, page, version) for n, page, version in record.citations],
     )
+
+
+def _stored(column: str, value: Any) -> Any:
+    """The value as the table holds it: a HEX_COLUMNS value as bytes."""
+    if column in HEX_COLUMNS and isinstance(value, str):
+        return bytes.fromhex(value)
+    return value
 
 
 def _pending(database: Path) -> list[Path]:

@@ -105,6 +105,19 @@ class AnswerStore(Database):
             ).fetchall()
         return [StoredAnswer.from_row(r) for r in rows]
 
+    def unanswerable_candidates(
+        self, *, tenant: str, evidence_key: str, model_id: str
+    ) -> list[StoredAnswer]:
+        """This tenant's questions found unanswerable from the same passages, with a question
+        vector of this embedding model (an indexed lookup: a handful of rows at most)."""
+        with _reading("unanswerable questions"):
+            rows = self.db.execute(
+                "SELECT * FROM answers WHERE tenant = ? AND evidence_key = ?"
+                " AND unanswerable IS NOT NULL AND vector_model = ?",
+                (tenant, evidence_key, model_id),
+            ).fetchall()
+        return [StoredAnswer.from_row(r) for r in rows]
+
     def text_language(self, answer_id: str) -> str | None:
         """The language of an answer's text (None: no such answer)."""
         with _reading("an answer's language"):
@@ -184,13 +197,29 @@ class AnswerStore(Database):
         )
         self._log_action(answer_id, action, reviewer, at, reason, text_before, text)
 
-    def record_rejection(self, answer_id: str, *, reviewer: str, at: str, reason: str) -> None:
-        """Inside a transaction: reject the answer."""
+    def record_rejection(
+        self,
+        answer_id: str,
+        *,
+        reviewer: str,
+        at: str,
+        reason: str,
+        outside: tuple[bytes, str] | None = None,
+    ) -> None:
+        """Inside a transaction: reject the answer; `outside` (the question's vector and its
+        model) marks the question unanswerable from the passages it was answered from."""
         self.db.execute(
             "UPDATE answers SET review_status = 'rejected', reviewed_by = ?, reviewed_at = ?"
             " WHERE id = ?",
             (reviewer, at, answer_id),
         )
+        if outside is not None:
+            vector, model = outside
+            self.db.execute(
+                "UPDATE answers SET unanswerable = 'reviewer', question_vector = ?,"
+                " vector_model = ? WHERE id = ?",
+                (vector, model, answer_id),
+            )
         self._log_action(answer_id, "reject", reviewer, at, reason)
 
     def approved_with_changed_citations(self) -> list[str]:

@@ -172,6 +172,18 @@ def _m006_question_language() -> str:
     return "ALTER TABLE answers ADD COLUMN question_language TEXT;"
 
 
+def _m007_unanswerable() -> str:
+    """Questions found unanswerable from the passages retrieved (muni_crawl.unanswerable):
+    which passages (`evidence_key`), who judged (`unanswerable`: llm | reviewer) and the
+    question's vector, so that the same question on the same passages costs no tokens again."""
+    return """
+        ALTER TABLE answers ADD COLUMN evidence_key TEXT;
+        ALTER TABLE answers ADD COLUMN unanswerable TEXT;
+        CREATE INDEX answers_unanswerable ON answers(tenant, evidence_key)
+            WHERE unanswerable IS NOT NULL;
+    """
+
+
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_crawl,
     _m002_extractor_version,
@@ -179,6 +191,7 @@ MIGRATIONS: list[Callable[[], str]] = [
     _m004_review,
     _m005_usage_note,
     _m006_question_language,
+    _m007_unanswerable,
 ]
 
 

@@ -138,6 +138,8 @@ class StoredAnswer(Record):
     vector_model: str | None = None
     usage_note: str | None = None
     question_language: str | None = None  # NULL before migration 6: then it is `language`
+    evidence_key: str | None = None  # the passages retrieved (muni_crawl.unanswerable)
+    unanswerable: str | None = None  # who found the question unanswerable: llm | reviewer
 
     @property
     def asked_in(self) -> str:

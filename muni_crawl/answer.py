@@ -1,4 +1,8 @@
-"""Answerer: redact -> retrieve -> (evidence check) -> compose -> record. The chatbot's entry point.
+"""Answerer: the chatbot's entry point.
+
+redact -> approved answer? -> retrieve -> evidence gate -> found unanswerable before? ->
+compose -> record. The approved answer, the gate and the memory of unanswerable questions
+(muni_crawl.unanswerable) each answer before any token is spent.
 
 `answer()` raises only for caller errors (unknown tenant, empty or over-long question). Every
 other problem — no index yet, an LLM timeout, a 429, a malformed reply, citations that do not

@@ -247,6 +247,29 @@ def reject(
         )
 
 
+def forget(store: AnswerStore, answer_id: str, *, reviewer: str, reason: str) -> None:
+    """Stop refusing a question remembered as unanswerable (the LLM's verdict or a
+    reviewer's `--outside`): the next asking goes to the composer again. The reason is
+    stored redacted, in the audit trail."""
+    if not reason.strip():
+        raise ReviewError(answer_id, "forgetting needs a reason")
+    reason = redact(reason.strip()).text
+    with store.transaction():
+        judged = get_answer(store, answer_id).unanswerable
+        if judged is None:
+            raise ReviewError(answer_id, "is not remembered as unanswerable")
+        store.record_forget(answer_id, reviewer=reviewer, at=utcnow(), reason=reason)
+
+
+def unanswerable(
+    store: AnswerStore, *, tenant: str | None = None, limit: int = 200
+) -> list[StoredAnswer]:
+    """Questions remembered as unanswerable, newest first (see `forget`)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    return store.unanswerable_questions(tenant, limit)
+
+
 def mark_stale(store: Store, registry: Registry | None = None) -> list[str]:
     """Approved answers whose cited page changed or disappeared become stale; returns their ids.
 

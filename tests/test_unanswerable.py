@@ -4,6 +4,7 @@ tenants or models, and not once a retrieved page changes (a real re-crawl and re
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -105,6 +106,30 @@ def test_the_llms_verdict_is_remembered_until_a_retrieved_page_changes(
     after = _answerer().answer("example", QUESTION)
     assert after.status == "generated", after.reason
     assert len(llm.chat_requests) == 3
+
+
+def test_remembered_questions_are_listed_and_can_be_forgotten(home: Path, llm: FakeOpenAI) -> None:
+    llm.enqueue(CANNOT_ANSWER)
+    first = _answerer().answer("example", QUESTION)
+    listed = _invoke("review", "list", "--unanswerable", "--json")
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.stdout)
+    assert (row["id"], row["judged_by"], row["question"]) == (first.id, "llm", QUESTION)
+    both = _invoke("review", "list", "--unanswerable", "--refused")
+    assert both.exit_code == 2 and "not both" in both.output
+
+    forgot = _invoke(
+        "review", "forget", first.id, "--reason", "siden er rettet", "--reviewer", "kim"
+    )
+    assert forgot.exit_code == 0, forgot.output
+    assert json.loads(_invoke("review", "list", "--unanswerable", "--json").stdout) == []
+    assert "forget" in _invoke("review", "show", first.id).stdout  # in the audit trail
+    llm.enqueue(REPLY)
+    assert _answerer().answer("example", QUESTION).status == "generated"  # asked afresh
+    again = _invoke("review", "forget", first.id, "--reason", "x")
+    assert again.exit_code == 1 and "is not remembered as unanswerable" in again.stderr
+    unknown = _invoke("review", "forget", "nope", "--reason", "x")
+    assert unknown.exit_code == 1 and "no such answer" in unknown.stderr
 
 
 def test_the_llms_verdict_lapses_after_the_days_set(

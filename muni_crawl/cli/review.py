@@ -24,11 +24,13 @@ from muni_crawl.review import (
     approve,
     cited_passage_diffs,
     export_approved,
+    forget,
     get_answer,
     list_answers,
     reject,
     shown_answer,
     shown_question,
+    unanswerable,
 )
 from muni_crawl.store import Store
 from muni_crawl.usage import refused_replies
@@ -47,7 +49,8 @@ def _reviewer_option() -> Callable[[F], F]:
 
 @click.group()
 def review() -> None:
-    """Review generated answers: list, show, approve (optionally edited), reject, export."""
+    """Review generated answers: list, show, approve (optionally edited), reject, export;
+    list and forget questions remembered as unanswerable."""
 
 
 @review.command("list")
@@ -59,6 +62,13 @@ def review() -> None:
     is_flag=True,
     help="Instead list answers whose LLM reply the reply checks refused, with the reason.",
 )
+@click.option(
+    "--unanswerable",
+    "remembered",
+    is_flag=True,
+    help="Instead list questions remembered as unanswerable (by the LLM or a reviewer),"
+    " which are refused at 0 tokens when asked again on the same passages.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @pass_home
 def list_(
@@ -67,12 +77,31 @@ def list_(
     status: str | None,
     limit: int,
     refused: bool,
+    remembered: bool,
     as_json: bool,
 ) -> None:
     """List answers under review, newest first; questions are shown redacted.
 
     Example: muni-crawl review list --status pending --tenant aarhus
     """
+    if refused and remembered:
+        raise click.UsageError("give --refused or --unanswerable, not both")
+    if remembered:
+        with ctx.home.store() as store:
+            found = [
+                {
+                    "id": r.id,
+                    "tenant": r.tenant,
+                    "judged_by": r.unanswerable,
+                    "created_at": r.created_at,
+                    "language": r.asked_in,
+                    "question": shown_question(r.question),
+                }
+                for r in unanswerable(store, tenant=tenant, limit=limit)
+            ]
+        columns = ["id", "tenant", "judged_by", "created_at", "language", "question"]
+        emit(found, columns, "json" if as_json else "table")
+        return
     if refused:
         with ctx.home.store() as store:
             rows = _refused_rows(store, tenant, limit)
@@ -265,6 +294,24 @@ def do_reject(
 ) -> None:
     embedder = embedder_for(ctx.home.settings.embedding) if outside else None
     reject(store, answer_id, reviewer=reviewer, reason=reason, outside=embedder)
+
+
+@review.command("forget")
+@click.argument("answer_id")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+@_reviewer_option()
+@pass_home
+def forget_(ctx: CliContext, answer_id: str, reason: str, reviewer: str) -> None:
+    """Stop refusing a question remembered as unanswerable; it goes to the LLM again.
+
+    `review list --unanswerable` lists them, and a refused answer's reason names the one
+    it was refused on.
+
+    Example: muni-crawl review forget 3c8bff80d7094b49bb4d68004a0af194 --reason "siden er rettet"
+    """
+    with ctx.home.store() as store:
+        forget(store, answer_id, reviewer=reviewer, reason=reason)
+    click.echo(f"forgot {answer_id}: asked again, the question is answered afresh")
 
 
 @review.command("next")

@@ -118,6 +118,16 @@ class AnswerStore(Database):
             ).fetchall()
         return [StoredAnswer.from_row(r) for r in rows]
 
+    def unanswerable_questions(self, tenant: str | None, limit: int) -> list[StoredAnswer]:
+        """Questions remembered as unanswerable (muni_crawl.unanswerable), newest first."""
+        sql = "SELECT * FROM answers WHERE unanswerable IS NOT NULL"
+        args: tuple[Any, ...] = ()
+        if tenant:
+            sql += " AND tenant = ?"
+            args = (tenant,)
+        rows = self.db.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit))
+        return [StoredAnswer.from_row(r) for r in rows]
+
     def text_language(self, answer_id: str) -> str | None:
         """The language of an answer's text (None: no such answer)."""
         with _reading("an answer's language"):
@@ -221,6 +231,11 @@ class AnswerStore(Database):
                 (vector, model, answer_id),
             )
         self._log_action(answer_id, "reject", reviewer, at, reason)
+
+    def record_forget(self, answer_id: str, *, reviewer: str, at: str, reason: str) -> None:
+        """Inside a transaction: the question is no longer remembered as unanswerable."""
+        self.db.execute("UPDATE answers SET unanswerable = NULL WHERE id = ?", (answer_id,))
+        self._log_action(answer_id, "forget", reviewer, at, reason)
 
     def approved_with_changed_citations(self) -> list[str]:
         """Approved answers citing a page that changed, was deleted or is unknown."""

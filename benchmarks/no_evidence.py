@@ -49,6 +49,9 @@ command,
 The header line also gives the gate's own cost per question, after retrieval (p50 and p95 of
 measuring the signals, title vectors cached as in a running service).
 
+`--rewritten` also measures the same gate on every question (answerable and off-topic) as
+typed in a hurry on a phone: lower case, no end punctuation. Never fitted.
+
 `--again` also replays the off-topic questions through a real Answerer whose LLM is a local
 OpenAI-compatible server that declines every question ("the sources do not answer it"), in
 a copy of the home: the first asking of each question the gate lets through costs tokens;
@@ -195,6 +198,7 @@ class NoEvidenceResult:
     model: str
     fitted: Fitted | None  # the fit, with --calibrate; None: the shipped gate
     again: list[Asking] | None = None  # with --again
+    rewritten: dict[str, Rates] | None = None  # with --rewritten: the same gate, typed forms
 
     @property
     def overall(self) -> Rates:
@@ -231,9 +235,12 @@ def collect(
     off_topic: list[dict[str, str]],
     answerable_file: Path,
     second: Sequence[dict[str, str]] = (),
+    *,
+    rewrite: bool = False,
 ) -> list[Case]:
     """Retrieve for every question exactly as the Answerer does and measure the signals
-    (every signal, whatever the shipped gate weighs, so that --calibrate can fit them)."""
+    (every signal, whatever the shipped gate weighs, so that --calibrate can fit them);
+    with `rewrite`, every question as typed in a hurry (`rewritten`)."""
     k = library.home.settings.answering.answer_passages
     asked = [
         (q.id, q.tenant, q.language, "answerable", q.question, False)
@@ -250,6 +257,8 @@ def collect(
     embedder = library.embedder
     cases = []
     for id_, tenant, language, kind, question, is_second in asked:
+        if rewrite:
+            question = rewritten(question)
         redaction = redact(question)
         search = redaction.search_text or redaction.text
         query = embedder.embed_queries([search])[0]  # as the Answerer: once, for both uses
@@ -450,21 +459,26 @@ def run(
     answerable_file: Path = DEFAULT_QUESTIONS,
     held_out_file: Path | None = DEFAULT_HELD_OUT,
     again: bool = False,
+    rewrite: bool = False,
 ) -> NoEvidenceResult:
     """Measure the shipped gate (or, with `fit`, a freshly fitted one) against the single old
     threshold, in `home` or in a temporary home where the example is built first; the
     off-topic questions of `held_out_file` are measured too, never fitted. With `again`, the
-    off-topic questions are also replayed through an Answerer (ask_again)."""
+    off-topic questions are also replayed through an Answerer (ask_again); with `rewrite`,
+    the gate is also measured on every question as typed in a hurry (never fitted)."""
     off_topic = load_off_topic(off_topic_file)
     second = load_off_topic(held_out_file) if held_out_file is not None else []
     clash = {q["id"] for q in off_topic} & {q["id"] for q in second}
     if clash:
         raise BenchmarkError(f"{held_out_file}: ids also in {off_topic_file}: {sorted(clash)}")
     replayed = None
+    typed: list[Case] = []
     with built_example(home, cache) as settings:
         library = Library(settings)
         cases = collect(library, off_topic, answerable_file, second)
         model = library.index(EXAMPLE_TENANTS[0]).manifest.model_id
+        if rewrite:
+            typed = collect(library, off_topic, answerable_file, second, rewrite=True)
         if again:
             asked = [(t, q["question"]) for q in [*off_topic, *second] for t in EXAMPLE_TENANTS]
             answerable = [(q.tenant, q.question) for q in load_questions(answerable_file)]
@@ -472,7 +486,10 @@ def run(
     shipped = gate_for(model)
     fitted = calibrate(cases, shipped.floor) if fit else None
     gate = fitted.gate if fitted is not None else shipped
-    return NoEvidenceResult(cases, gate, group_rates(cases, gate), model, fitted, replayed)
+    rewritten_rates = group_rates(typed, gate) if typed else None
+    return NoEvidenceResult(
+        cases, gate, group_rates(cases, gate), model, fitted, replayed, rewritten_rates
+    )
 
 
 def rewritten(question: str) -> str:
@@ -716,6 +733,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 beyond a floor")
     parser.add_argument("--curve", action="store_true", help="the refused/wrongly refused curve")
     parser.add_argument(
+        "--rewritten",
+        action="store_true",
+        help="also measure the gate on every question typed in lower case without end punctuation",
+    )
+    parser.add_argument(
         "--again",
         action="store_true",
         help="replay the off-topic questions through an Answerer with a declining LLM",
@@ -730,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
             answerable_file=args.questions,
             held_out_file=args.held_out if str(args.held_out) not in ("", ".") else None,
             again=args.again,
+            rewrite=args.rewritten,
         )
     except (BenchmarkError, MuniCrawlError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
@@ -737,6 +760,9 @@ def main(argv: list[str] | None = None) -> int:
     if result.fitted is not None:
         print(toml_snippet(result.model, result.fitted, result.cases) + "\n")
     print(report(result))
+    if result.rewritten is not None:
+        print("\nthe same gate, every question typed in lower case without end punctuation\n")
+        print(table(result.rewritten))
     if result.again is not None:
         print("\nasked again (a local LLM that declines every question; muni_crawl.unanswerable)\n")
         print(again_table(result.again))

@@ -322,13 +322,10 @@ def find_approved(
         return None
     best: ApprovedMatch | None = None
     for answer in candidates:
-        if answer.question_vector is None:
+        similarity = answer.question_similarity(vector)
+        if similarity is None or similarity < threshold:
             continue
-        stored = np.frombuffer(answer.question_vector, dtype=np.float32)
-        if stored.shape != vector.shape:
-            continue
-        similarity = float(stored @ vector)
-        if similarity >= threshold and (best is None or similarity > best.similarity):
+        if best is None or similarity > best.similarity:
             best = ApprovedMatch(
                 answer.id, answer.served_text, json.loads(answer.citations), similarity
             )

@@ -28,8 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
 from muni_crawl.errors import StoreError
 from muni_crawl.store import AnswerStore
 from muni_crawl.types import Passage, Vectors
@@ -96,17 +94,15 @@ def find_unanswerable(
     since = ((now or datetime.now(UTC)) - timedelta(days=llm_days)).isoformat(
         timespec="milliseconds"
     )
-    query = np.asarray(vector, dtype=np.float32).reshape(-1)
     best: KnownUnanswerable | None = None
     for answer in candidates:
-        if answer.unanswerable not in JUDGES or answer.question_vector is None:
+        if answer.unanswerable not in JUDGES:
             continue
         if answer.unanswerable == "llm" and (llm_days <= 0 or answer.created_at < since):
             continue
-        stored = np.frombuffer(answer.question_vector, dtype=np.float32)
-        if stored.shape != query.shape:
+        similarity = answer.question_similarity(vector)
+        if similarity is None or similarity < threshold:
             continue
-        similarity = float(stored @ query)
-        if similarity >= threshold and (best is None or similarity > best.similarity):
+        if best is None or similarity > best.similarity:
             best = KnownUnanswerable(answer.id, answer.unanswerable, answer.created_at, similarity)
     return best

@@ -228,6 +228,24 @@ def _passage(n: int) -> Passage:
     )
 
 
+def _values(answer_id: str, vector: np.ndarray, **more: str) -> dict[str, str]:
+    """An answers row as a record carries it: its question vector as hex text."""
+    return {
+        "id": answer_id,
+        "tenant": "example",
+        "question": "q",
+        "question_hash": "h",
+        "language": "da",
+        "status": "no_answer",
+        "text": "",
+        "citations": "[]",
+        "passages": "[]",
+        "created_at": "2099-01-01T00:00:00.000+00:00",
+        "question_vector": vector.tobytes().hex(),
+        **more,
+    }
+
+
 def _unit(vector: list[float]) -> np.ndarray:
     array = np.asarray(vector, dtype=np.float32)
     return array / np.linalg.norm(array)
@@ -242,22 +260,8 @@ def test_the_lookup_wants_the_same_tenant_passages_model_and_a_close_question(
     assert key != evidence_key([_passage(1), _passage(3)]) and evidence_key([]) is None
     stored = _unit([1.0, 0.0, 0.0])
     store = AnswerStore(home / "muni_crawl.db")
-    values = {
-        "id": "a1",
-        "tenant": "example",
-        "question": "q",
-        "question_hash": "h",
-        "language": "da",
-        "status": "no_answer",
-        "text": "",
-        "citations": "[]",
-        "passages": "[]",
-        "created_at": "2099-01-01T00:00:00.000+00:00",
-        "evidence_key": key,
-        "unanswerable": "llm",
-        "question_vector": stored.tobytes().hex(),
-        "vector_model": MODEL,
-    }
+    assert key is not None
+    values = _values("a1", stored, evidence_key=key, unanswerable="llm", vector_model=MODEL)
     assert write_answer(store, AnswerRecord(values))
 
     def find(vector: np.ndarray, **changes: object) -> float | None:
@@ -285,19 +289,7 @@ def test_the_lookup_wants_the_same_tenant_passages_model_and_a_close_question(
 
 def test_a_spooled_record_keeps_its_question_vector(home: Path) -> None:
     vector = _unit([0.5, 0.5, 0.1])
-    values = {
-        "id": "spooled",
-        "tenant": "example",
-        "question": "q",
-        "question_hash": "h",
-        "language": "da",
-        "status": "no_answer",
-        "text": "",
-        "citations": "[]",
-        "passages": "[]",
-        "created_at": "2026-12-03T00:00:00.000+00:00",
-        "question_vector": vector.tobytes().hex(),
-    }
+    values = _values("spooled", vector)
     record = AnswerRecord(values)
     database = home / "muni_crawl.db"
     folder = spool_dir(database)

@@ -6,6 +6,8 @@ import sqlite3
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
+import numpy as np
+
 from muni_crawl.types import Document
 
 
@@ -140,6 +142,17 @@ class StoredAnswer(Record):
     question_language: str | None = None  # NULL before migration 6: then it is `language`
     evidence_key: str | None = None  # the passages retrieved (muni_crawl.unanswerable)
     unanswerable: str | None = None  # who found the question unanswerable: llm | reviewer
+
+    def question_similarity(self, vector: Any) -> float | None:
+        """The cosine of the stored question vector with `vector` (both normalised); None
+        without a stored vector or where the dimensions differ (another model's)."""
+        if self.question_vector is None:
+            return None
+        stored = np.frombuffer(self.question_vector, dtype=np.float32)
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if stored.shape != query.shape:
+            return None
+        return float(stored @ query)
 
     @property
     def asked_in(self) -> str:

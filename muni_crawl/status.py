@@ -113,6 +113,8 @@ def status_report(home: Home, now: datetime | None = None) -> dict[str, Any]:
                     "documents": index["documents"] if index else 0,
                     "pending_reviews": reviews.get("pending", 0),
                     "stale_reviews": reviews.get("stale", 0),
+                    # questions refused at 0 tokens when asked again (review list --unanswerable)
+                    "unanswerable": reviews.get("unanswerable", 0),
                 }
             )
     shared = [

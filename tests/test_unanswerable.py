@@ -115,6 +115,9 @@ def test_remembered_questions_are_listed_and_can_be_forgotten(home: Path, llm: F
     assert listed.exit_code == 0, listed.output
     [row] = json.loads(listed.stdout)
     assert (row["id"], row["judged_by"], row["question"]) == (first.id, "llm", QUESTION)
+    status = json.loads(_invoke("status", "--json").stdout)
+    counts = {t["tenant"]: t["unanswerable"] for t in status["tenants"]}
+    assert counts["example"] == 1 and counts["naboby"] == 0
     both = _invoke("review", "list", "--unanswerable", "--refused")
     assert both.exit_code == 2 and "not both" in both.output
 

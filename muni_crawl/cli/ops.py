@@ -46,6 +46,7 @@ TENANT_COLUMNS = [
     "documents",
     "pending_reviews",
     "stale_reviews",
+    "unanswerable",
 ]
 SHARED_COLUMNS = ["source", "index_version", "index_age_hours", "passages", "documents"]
 

@@ -168,13 +168,20 @@ class AnswerStore(Database):
         return [str(r[0]) for r in rows]
 
     def review_counts(self, tenant: str) -> dict[str, int]:
-        """How many of the tenant's answers wait for review: pending and stale."""
+        """How many of the tenant's answers wait for review (pending, stale), and how many
+        questions are remembered as unanswerable (muni_crawl.unanswerable)."""
         rows = self.db.execute(
             "SELECT review_status, COUNT(*) FROM answers WHERE tenant = ?"
             " AND review_status IN ('pending', 'stale') GROUP BY review_status",
             (tenant,),
         )
-        return {str(r[0]): int(r[1]) for r in rows}
+        counts = {str(r[0]): int(r[1]) for r in rows}
+        [remembered] = self.db.execute(
+            "SELECT COUNT(*) FROM answers WHERE tenant = ? AND unanswerable IS NOT NULL",
+            (tenant,),
+        ).fetchone()
+        counts["unanswerable"] = int(remembered)
+        return counts
 
     # -- review steps (inside a transaction) --------------------------------------------------
 

@@ -7,7 +7,8 @@ The gazetteer (places.toml: the 98 Danish municipalities, other tenants of the r
 countries and cities abroad in the languages the chatbot meets) says which words are places.
 A place is held against a question only when it is not the tenant's own and the tenant's
 sources never mention it (`known`), so a tenant's own towns and any place its pages talk about
-pass; and never when it is where someone moves from or to ("jeg flytter fra Aarhus").
+pass; and never when it is where someone moves from or to ("jeg flytter fra Aarhus") or has
+lived or worked ("jeg har boet i Tyskland"): the citizen's history, not the question's topic.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Gazetteer:
     movement_before: frozenset[str]  # "fra Aarhus": where someone moves from or to
     movement_after: frozenset[str]  # "Türkiye'den": the same, as a Turkish case ending
     municipality_words: frozenset[str]  # "Vejen Kommune": an ambiguous name counts
+    residence_verbs: frozenset[str] = frozenset()  # "boet i Tyskland": the citizen's history
+    locative_endings: frozenset[str] = frozenset()  # "Almanya'da yaşadım": the same in Turkish
     _by_first: Mapping[str, tuple[tuple[tuple[str, ...], Place], ...]] = field(
         init=False, repr=False, compare=False
     )
@@ -80,11 +83,14 @@ class Gazetteer:
             self.movement_before,
             self.movement_after,
             self.municipality_words,
+            self.residence_verbs,
+            self.locative_endings,
         )
 
     def mentions(self, text: str) -> list[tuple[Place, tuple[str, ...]]]:
         """The places the text names (with the form found), in order, except where someone
-        moves from or to, and ambiguous names not followed by a word for municipality."""
+        moves from or to or has lived or worked, and ambiguous names not followed by a word
+        for municipality."""
         words = fold(text)
         found: list[tuple[Place, tuple[str, ...]]] = []
         i = 0
@@ -98,11 +104,21 @@ class Gazetteer:
             before = words[i - 1] if i else ""
             after = words[end] if end < len(words) else ""
             moving = before in self.movement_before or after in self.movement_after
+            lived = self._lived(words, i, end)
             vague = form in place.ambiguous and after not in self.municipality_words
-            if not moving and not vague:
+            if not moving and not lived and not vague:
                 found.append((place, form))
             i = end
         return found
+
+    def _lived(self, words: Sequence[str], start: int, end: int) -> bool:
+        """Whether the place at words[start:end] is where someone has lived or worked: a
+        residence verb one or two words before it, or after its Turkish locative ending."""
+        verbs = self.residence_verbs
+        before = words[max(0, start - 2) : start]
+        ending = words[end : end + 2]
+        turkish = len(ending) == 2 and ending[0] in self.locative_endings and ending[1] in verbs
+        return any(word in verbs for word in before) or turkish
 
     def _match(self, words: Sequence[str], i: int) -> tuple[tuple[str, ...], Place] | None:
         for form, place in self._by_first.get(words[i], ()):
@@ -201,6 +217,7 @@ def parse_places(text: str) -> Gazetteer:
         for name in abroad
     ]
     movement = _table(raw, "movement")
+    residence = _table(raw, "residence")
     return Gazetteer(
         tuple(places),
         frozenset(w for n in _names(movement, "before", "[movement]") for w in fold(n)),
@@ -210,6 +227,8 @@ def parse_places(text: str) -> Gazetteer:
             for n in _names(_table(raw, "municipality_words"), "words", "[municipality_words]")
             for w in fold(n)
         ),
+        frozenset(w for n in _names(residence, "verbs", "[residence]") for w in fold(n)),
+        frozenset(w for n in _names(residence, "locative", "[residence]") for w in fold(n)),
     )
 
 

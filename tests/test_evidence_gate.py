@@ -122,6 +122,13 @@ def test_places_named_that_are_not_the_tenants() -> None:
     assert elsewhere("Skal jeg have det blå kort med til Norge?") == ()
     assert elsewhere("må jeg tage hunden med i Norge", known=("norge",)) == ()
     assert elsewhere("jeg flytter fra Aarhus til Tyskland") == ()
+    # where the citizen has lived or worked is their history, not the question's topic
+    assert elsewhere("Jeg har boet i Tyskland i 10 år, kan jeg få folkepension?") == ()
+    assert elsewhere("I have lived in Germany, can I get a Danish pension?") == ()
+    assert elsewhere("Mieszkałem w Niemczech, czy dostanę emeryturę?") == ()
+    assert elsewhere("Almanya'da yaşadım, emekli maaşı alabilir miyim?") == ()
+    assert elsewhere("Gyvenau Vokietijoje, ar gausiu pensiją?") == ()
+    assert elsewhere("Jeg bor i Sverige, hvad koster en hundeskat?") == ("Sverige",)  # now
     assert elsewhere("Danimarka'dan Türkiye'ye para") == ()  # Turkish case endings
     assert elsewhere("containeren står i vejen") == ()
     assert elsewhere("storskrald i Vejen Kommune") == ("Vejen",)

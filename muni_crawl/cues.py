@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -34,20 +34,27 @@ class Cue:
 
 @dataclass(frozen=True)
 class Cues:
-    """Every kind's phrases (as folded word tuples) and its reason."""
+    """Every kind's phrases (as folded word tuples), its reason, and the words a kind's
+    phrases need beside them in the question to count (where the kind has `needs`)."""
 
     phrases: Mapping[tuple[str, ...], str]  # phrase -> kind
     reasons: Mapping[str, str]  # kind -> reason
+    needs: Mapping[str, frozenset[str]] = field(default_factory=dict)  # kind -> any of these
 
     def find(self, question: str) -> Cue | None:
-        """The first cue phrase in the question, or None."""
+        """The first cue phrase in the question (with a word its kind needs), or None."""
         words = fold(question)
+        present = set(words)
         longest = max((len(p) for p in self.phrases), default=0)
         for i in range(len(words)):
             for n in range(min(longest, len(words) - i), 0, -1):
                 kind = self.phrases.get(tuple(words[i : i + n]))
-                if kind is not None:
-                    return Cue(kind, " ".join(words[i : i + n]), self.reasons[kind])
+                if kind is None:
+                    continue
+                needed = self.needs.get(kind)
+                if needed is not None and not needed & present:
+                    continue
+                return Cue(kind, " ".join(words[i : i + n]), self.reasons[kind])
         return None
 
 
@@ -58,14 +65,16 @@ def cues() -> Cues:
 
 
 def parse_cues(text: str) -> Cues:
-    """Cues from the TOML text of cues.toml: per kind a `reason` and lists of phrases by
-    language; a malformed table is a ConfigError naming it."""
+    """Cues from the TOML text of cues.toml: per kind a `reason`, lists of phrases by
+    language and optionally `needs` (words one of which must also be in the question); a
+    malformed table is a ConfigError naming it."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{CUES_FILE}: invalid TOML: {exc}") from exc
     phrases: dict[tuple[str, ...], str] = {}
     reasons: dict[str, str] = {}
+    needs: dict[str, frozenset[str]] = {}
     for kind, table in raw.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{CUES_FILE}: [{kind}] must be a table")
@@ -73,15 +82,20 @@ def parse_cues(text: str) -> Cues:
         if not isinstance(reason, str) or not reason:
             raise ConfigError(f"{CUES_FILE}: [{kind}] needs a reason")
         reasons[kind] = reason
+        if "needs" in table:
+            needed = {w for word in _phrases(table["needs"], f"[{kind}] needs") for w in fold(word)}
+            if not needed:
+                raise ConfigError(f"{CUES_FILE}: [{kind}] needs must list words")
+            needs[kind] = frozenset(needed)
         for language, listed in table.items():
-            if language == "reason":
+            if language in ("reason", "needs"):
                 continue
             for phrase in _phrases(listed, f"[{kind}] {language}"):
                 words = tuple(fold(phrase))
                 if not words:
                     raise ConfigError(f"{CUES_FILE}: [{kind}] {language}: {phrase!r} has no words")
                 phrases.setdefault(words, kind)
-    return Cues(phrases, reasons)
+    return Cues(phrases, reasons, needs)
 
 
 def _phrases(value: Any, where: str) -> list[str]:

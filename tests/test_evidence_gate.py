@@ -156,8 +156,22 @@ def test_cues_for_questions_no_page_answers() -> None:
         "min søn har tandpine",
         "hvornår modtager jeg mit nye pas",
         "documents needed to register my address",
+        # how to apply is the pages' business; where one's own application stands is not
+        "Hvordan sender jeg min ansøgning om byggetilladelse?",
+        "What should my application for housing benefit include?",
+        "Wie stelle ich meinen Antrag auf Wohngeld?",
+        "كيف أرسل طلبي للحصول على إعانة السكن؟",
     ):
         assert table.find(answerable) is None, answerable
+    for status in (
+        "Hvad er status på min ansøgning?",
+        "hvor langt er min ansøgning",
+        "Why has nobody answered my application yet?",
+        "Чому мені досі не відповіли на мою заяву?",
+        "Başvurum neden hâlâ cevaplanmadı?",
+    ):
+        found = table.find(status)
+        assert found is not None and found.kind == "application_status", status
 
 
 def test_a_rule_refuses_whatever_the_score() -> None:
@@ -185,6 +199,8 @@ def test_a_rule_refuses_whatever_the_score() -> None:
         (parse_cues, '[small_talk]\nda = ["vits"]\n', r"\[small_talk\] needs a reason"),
         (parse_cues, '[small_talk]\nreason = "r"\nda = "vits"\n', "da must be a list"),
         (parse_cues, '[small_talk]\nreason = "r"\nda = ["?!"]\n', "has no words"),
+        (parse_cues, '[own]\nreason = "r"\nneeds = "status"\n', r"\[own\] needs must be a list"),
+        (parse_cues, '[own]\nreason = "r"\nneeds = ["?"]\n', r"\[own\] needs must list words"),
     ],
 )
 def test_a_bad_table_names_what_is_wrong(parse: object, text: str, named: str) -> None:

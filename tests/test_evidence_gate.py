@@ -158,6 +158,7 @@ def test_cues_for_questions_no_page_answers() -> None:
         "documents needed to register my address",
         # how to apply is the pages' business; where one's own application stands is not
         "Hvordan sender jeg min ansøgning om byggetilladelse?",
+        "Hvordan klager jeg over afgørelsen i min sag?",
         "What should my application for housing benefit include?",
         "Wie stelle ich meinen Antrag auf Wohngeld?",
         "كيف أرسل طلبي للحصول على إعانة السكن؟",
@@ -165,13 +166,14 @@ def test_cues_for_questions_no_page_answers() -> None:
         assert table.find(answerable) is None, answerable
     for status in (
         "Hvad er status på min ansøgning?",
+        "Hvad er status på min sag?",
         "hvor langt er min ansøgning",
         "Why has nobody answered my application yet?",
         "Чому мені досі не відповіли на мою заяву?",
         "Başvurum neden hâlâ cevaplanmadı?",
     ):
         found = table.find(status)
-        assert found is not None and found.kind == "application_status", status
+        assert found is not None and found.kind == "case_status", status
 
 
 def test_a_rule_refuses_whatever_the_score() -> None:

@@ -162,6 +162,11 @@ def test_cues_for_questions_no_page_answers() -> None:
         "What should my application for housing benefit include?",
         "Wie stelle ich meinen Antrag auf Wohngeld?",
         "كيف أرسل طلبي للحصول على إعانة السكن؟",
+        # the weather as a condition of a service, not a forecast asked for
+        "Bliver affaldet hentet, hvis vejret er dårligt?",
+        "Is the recycling centre open in bad weather?",
+        "Hvordan rydder I sne, når vejret er slemt?",
+        "Jeg har været syg, kan jeg få en ny tid i morgen?",
     ):
         assert table.find(answerable) is None, answerable
     for status in (
@@ -174,6 +179,15 @@ def test_cues_for_questions_no_page_answers() -> None:
     ):
         found = table.find(status)
         assert found is not None and found.kind == "case_status", status
+    for forecast in (
+        "hvordan bliver vejret i weekenden",
+        "What's the weather going to be like in Copenhagen tomorrow?",
+        "Jaka będzie jutro pogoda?",
+        "Cimiladu sidee bay noqon doontaa berri?",
+        "Wie wird das Wetter am Wochenende?",
+    ):
+        found = table.find(forecast)
+        assert found is not None and found.kind in ("small_talk", "weather"), forecast
 
 
 def test_a_rule_refuses_whatever_the_score() -> None:

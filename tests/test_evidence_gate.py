@@ -167,6 +167,8 @@ def test_cues_for_questions_no_page_answers() -> None:
         "Is the recycling centre open in bad weather?",
         "Hvordan rydder I sne, når vejret er slemt?",
         "Jeg har været syg, kan jeg få en ny tid i morgen?",
+        "How are you supposed to sort batteries?",
+        "Who are you supposed to call about a dead rat?",
     ):
         assert table.find(answerable) is None, answerable
     for status in (

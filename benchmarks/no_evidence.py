@@ -11,6 +11,9 @@ several retrieval signals. This script measures, on the bundled example:
   written after the gate was first fitted and never used to fit or choose anything): what the
   gate learnt from the first set, tried on questions nobody tuned it for;
 - the share of answerable questions wrongly refused (benchmarks/questions.toml);
+- that no answerable question whose words brush against a rule of the gate (a place the
+  citizen lived in, "my application" in a how-to question, the weather as a condition;
+  benchmarks/near_rules.toml) is refused by that rule;
 
 overall, for Danish and for other languages, and by kind of off-topic question, "before" (the
 single cosine threshold 0.79 shipped until the gate) and "after" (the shipped gate).
@@ -75,7 +78,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +108,8 @@ from tests.fake_openai import start_fake_openai
 
 DEFAULT_OFF_TOPIC = BENCH_DIR / "off_topic.toml"
 DEFAULT_HELD_OUT = BENCH_DIR / "off_topic_heldout.toml"  # never fitted: the second set
+# answerable questions whose words brush against a rule: none may be refused by one
+DEFAULT_NEAR_RULES = BENCH_DIR / "near_rules.toml"
 OFF_TOPIC_KEYS = ("id", "language", "kind", "question")
 KINDS = ("general", "chitchat", "near_miss", "other_town", "national", "uncovered", "personal")
 OLD_THRESHOLD = 0.79  # the one cosine threshold shipped before the gate: "before"
@@ -198,6 +203,7 @@ class NoEvidenceResult:
     model: str
     fitted: Fitted | None  # the fit, with --calibrate; None: the shipped gate
     again: list[Asking] | None = None  # with --again
+    near_rules: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     rewritten: dict[str, Rates] | None = None  # with --rewritten: the same gate, typed forms
 
     @property
@@ -460,6 +466,7 @@ def run(
     held_out_file: Path | None = DEFAULT_HELD_OUT,
     again: bool = False,
     rewrite: bool = False,
+    near_rules_file: Path | None = DEFAULT_NEAR_RULES,
 ) -> NoEvidenceResult:
     """Measure the shipped gate (or, with `fit`, a freshly fitted one) against the single old
     threshold, in `home` or in a temporary home where the example is built first; the
@@ -473,9 +480,11 @@ def run(
         raise BenchmarkError(f"{held_out_file}: ids also in {off_topic_file}: {sorted(clash)}")
     replayed = None
     typed: list[Case] = []
+    near = load_near_rules(near_rules_file) if near_rules_file is not None else []
     with built_example(home, cache) as settings:
         library = Library(settings)
         cases = collect(library, off_topic, answerable_file, second)
+        near_refused = rule_refusals(library, near)
         model = library.index(EXAMPLE_TENANTS[0]).manifest.model_id
         if rewrite:
             typed = collect(library, off_topic, answerable_file, second, rewrite=True)
@@ -488,8 +497,55 @@ def run(
     gate = fitted.gate if fitted is not None else shipped
     rewritten_rates = group_rates(typed, gate) if typed else None
     return NoEvidenceResult(
-        cases, gate, group_rates(cases, gate), model, fitted, replayed, rewritten_rates
+        cases,
+        gate,
+        group_rates(cases, gate),
+        model,
+        fitted,
+        again=replayed,
+        rewritten=rewritten_rates,
+        near_rules=near_refused,
     )
+
+
+def load_near_rules(path: Path) -> list[dict[str, str]]:
+    """Read and check near_rules.toml: id, language, rule and question in every entry."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8")).get("question")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BenchmarkError(f"cannot read {path}: {exc}") from exc
+    keys = ("id", "language", "rule", "question")
+    if not isinstance(raw, list) or not raw:
+        raise BenchmarkError(f"{path}: no [[question]] tables")
+    for number, entry in enumerate(raw, start=1):
+        missing = [key for key in keys if key not in entry]
+        if missing:
+            raise BenchmarkError(f"{path}: question {number} lacks {', '.join(missing)}")
+    return [{key: str(entry[key]) for key in keys} for entry in raw]
+
+
+def rule_refusals(
+    library: Library, questions: Sequence[dict[str, str]]
+) -> list[tuple[str, str, str, str | None]]:
+    """Each near-rule question asked of each example tenant: (id, tenant, question, the rule
+    that refused it: "place", "cue" or None), measured as the Answerer measures."""
+    names = tuple(t.name for t in library.registry.tenants.values())
+    found = []
+    for q in questions:
+        for tenant in EXAMPLE_TENANTS:
+            search = redact(q["question"]).search_text or q["question"]
+            language = detect_language(search)
+            retrieval = library.retrieve(tenant, search, language=language)
+            signals = measure(
+                search,
+                retrieval,
+                library.index(tenant),
+                language=language,
+                places=places_for(library.registry.tenant(tenant).name, names),
+            )
+            rule = "place" if signals.elsewhere else "cue" if signals.cue is not None else None
+            found.append((q["id"], tenant, q["question"], rule))
+    return found
 
 
 def rewritten(question: str) -> str:
@@ -692,6 +748,12 @@ def floor_failures(result: NoEvidenceResult) -> list[str]:
             f"second-set off-topic refused {second.refused_after:.1%} is below its floor"
             f" {FLOORS['second_set_refused']:.0%}"
         )
+    refused = [f"{id_} ({tenant}, {rule})" for id_, tenant, _q, rule in result.near_rules if rule]
+    if refused:
+        failures.append(
+            "answerable questions near a rule refused by it (benchmarks/near_rules.toml): "
+            + ", ".join(refused)
+        )
     if overall.wrong_after > FLOORS["answerable_wrongly_refused"]:
         failures.append(
             f"answerable wrongly refused {overall.wrong_after:.1%} is above its ceiling"
@@ -712,6 +774,15 @@ def report(result: NoEvidenceResult) -> str:
     ]
     if any(c.second for c in result.cases):
         lines.append(refusals(result, second=True))
+    if result.near_rules:
+        refused = [r for r in result.near_rules if r[3]]
+        lines.append(
+            f"answerable questions near a rule (near_rules.toml): {len(refused)} of"
+            f" {len(result.near_rules)} cases refused by a rule"
+            + "".join(
+                f"\n  refused by the {rule} rule: {q} ({tenant})" for _i, tenant, q, rule in refused
+            )
+        )
     lines.append(gate_cost(result))
     return "\n".join(lines)
 

@@ -113,12 +113,14 @@ class Gazetteer:
 
     def _lived(self, words: Sequence[str], start: int, end: int) -> bool:
         """Whether the place at words[start:end] is where someone has lived or worked: a
-        residence verb one or two words before it, or after its Turkish locative ending."""
+        residence verb one or two words before or after it ("boet i Tyskland", German
+        "in Deutschland gewohnt"), or after its Turkish locative ending ("Almanya'da
+        yaşadım")."""
         verbs = self.residence_verbs
-        before = words[max(0, start - 2) : start]
+        near = [*words[max(0, start - 2) : start], *words[end : end + 2]]
         ending = words[end : end + 2]
         turkish = len(ending) == 2 and ending[0] in self.locative_endings and ending[1] in verbs
-        return any(word in verbs for word in before) or turkish
+        return any(word in verbs for word in near) or turkish
 
     def _match(self, words: Sequence[str], i: int) -> tuple[tuple[str, ...], Place] | None:
         for form, place in self._by_first.get(words[i], ()):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import BenchmarkError
+from benchmarks.no_evidence import DEFAULT_NEAR_RULES, load_near_rules, rule_refusals
 from muni_crawl import Answerer, Settings
 from muni_crawl.cues import Cue, cues, parse_cues
 from muni_crawl.embed import Embedder
@@ -258,6 +260,21 @@ def test_signals_of_real_retrievals(example_home: Path) -> None:
         retrieval = library.retrieve("example", question)
         measured = measure(question, retrieval, index, language="da", places=places)
         assert measured.elsewhere == named, question
+
+
+def test_no_answerable_question_near_a_rule_is_refused_by_it(
+    example_home: Path, tmp_path: Path
+) -> None:
+    """benchmarks/near_rules.toml: questions the pages answer that name a place the citizen
+    lived in, "my application" in a how-to question, the weather as a condition ..."""
+    library = Library(Settings.load(example_home))
+    found = rule_refusals(library, load_near_rules(DEFAULT_NEAR_RULES))
+    assert len(found) == 60  # 30 questions, both example tenants
+    assert [(id_, tenant, rule) for id_, tenant, _q, rule in found if rule] == []
+    broken = tmp_path / "near.toml"
+    broken.write_text('[[question]]\nid = "x"\nlanguage = "da"\nquestion = "q"\n')
+    with pytest.raises(BenchmarkError, match="question 1 lacks rule"):
+        load_near_rules(broken)
 
 
 class _Counting:

@@ -258,30 +258,35 @@ def collect(
         for q in questions
         for tenant in EXAMPLE_TENANTS
     ]
-    registry = library.registry
-    names = tuple(t.name for t in registry.tenants.values())
-    embedder = library.embedder
     cases = []
     for id_, tenant, language, kind, question, is_second in asked:
         if rewrite:
             question = rewritten(question)
-        redaction = redact(question)
-        search = redaction.search_text or redaction.text
-        query = embedder.embed_queries([search])[0]  # as the Answerer: once, for both uses
-        retrieval = library.retrieve(tenant, search, k=k, query=query)
-        started = time.perf_counter()
-        signals = measure(
-            search,
-            retrieval,
-            library.index(tenant),
-            language=detect_language(search),
-            embedder=embedder,
-            query=query,
-            places=places_for(registry.tenant(tenant).name, names),
-        )
-        seconds = time.perf_counter() - started
+        signals, seconds = measured(library, tenant, question, k)
         cases.append(Case(id_, tenant, language, kind, question, signals, is_second, seconds))
     return cases
+
+
+def measured(library: Library, tenant: str, question: str, k: int) -> tuple[Signals, float]:
+    """The gate's signals for one question asked of one tenant, retrieved exactly as the
+    Answerer retrieves (redacted, embedded once for both uses), and the seconds the signals
+    took after retrieval."""
+    names = tuple(t.name for t in library.registry.tenants.values())
+    redaction = redact(question)
+    search = redaction.search_text or redaction.text
+    query = library.embedder.embed_queries([search])[0]
+    retrieval = library.retrieve(tenant, search, k=k, query=query)
+    started = time.perf_counter()
+    signals = measure(
+        search,
+        retrieval,
+        library.index(tenant),
+        language=detect_language(search),
+        embedder=library.embedder,
+        query=query,
+        places=places_for(library.registry.tenant(tenant).name, names),
+    )
+    return signals, time.perf_counter() - started
 
 
 # -- fitting ----------------------------------------------------------------------------------
@@ -529,20 +534,11 @@ def rule_refusals(
 ) -> list[tuple[str, str, str, str | None]]:
     """Each near-rule question asked of each example tenant: (id, tenant, question, the rule
     that refused it: "place", "cue" or None), measured as the Answerer measures."""
-    names = tuple(t.name for t in library.registry.tenants.values())
+    k = library.home.settings.answering.answer_passages
     found = []
     for q in questions:
         for tenant in EXAMPLE_TENANTS:
-            search = redact(q["question"]).search_text or q["question"]
-            language = detect_language(search)
-            retrieval = library.retrieve(tenant, search, language=language)
-            signals = measure(
-                search,
-                retrieval,
-                library.index(tenant),
-                language=language,
-                places=places_for(library.registry.tenant(tenant).name, names),
-            )
+            signals, _seconds = measured(library, tenant, q["question"], k)
             rule = "place" if signals.elsewhere else "cue" if signals.cue is not None else None
             found.append((q["id"], tenant, q["question"], rule))
     return found

@@ -22,8 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
 
-import numpy as np
-
 from muni_crawl.billing import bill
 from muni_crawl.calibration import calibration_for
 from muni_crawl.compose import Composer, Composition, ExtractiveComposer, LLMComposer
@@ -38,7 +36,7 @@ from muni_crawl.question import validate_question
 from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library, Retrieval, default_library
 from muni_crawl.review import find_approved
-from muni_crawl.store import AnswerStore, utcnow
+from muni_crawl.store import AnswerStore, StoredAnswer, utcnow
 from muni_crawl.store.answer_log import ANSWER_WRITE_WAIT_SECONDS, answer_record, write_answer
 from muni_crawl.types import Answer, Citation, TokenUsage, Vectors
 from muni_crawl.unanswerable import evidence_key, find_unanswerable
@@ -399,7 +397,8 @@ class Answerer:
             or (composition.status == "extractive" and self._answering.review_extractive)
         ):
             review = "pending"
-        remembered = composition.unanswerable and vector is not None and retrieval is not None
+        # an LLM's "the sources do not answer it" is kept to be known again (unanswerable.py)
+        remembered = retrieval if composition.unanswerable and vector is not None else None
         record = answer_record(
             answer,
             question_hash=question_hash(question),
@@ -409,8 +408,8 @@ class Answerer:
             source_answer_id=source_answer_id,
             evidence_key=evidence_key(retrieval.passages) if retrieval is not None else None,
             unanswerable="llm" if remembered else None,
-            question_vector=_vector_bytes(vector) if remembered else None,
-            vector_model=retrieval.model_id if remembered and retrieval is not None else None,
+            question_vector=StoredAnswer.stored_vector(vector) if remembered else None,
+            vector_model=remembered.model_id if remembered else None,
         )
         write_answer(self._store(), record)  # spooled, not lost, while another process writes
         log.info(
@@ -423,13 +422,6 @@ class Answerer:
             charge.usage.documents_searched,
         )
         return answer
-
-
-def _vector_bytes(vector: Vectors | None) -> bytes | None:
-    """A question vector as stored (float32 bytes, as approvals store theirs)."""
-    if vector is None:
-        return None
-    return np.asarray(vector, dtype=np.float32).reshape(-1).tobytes()
 
 
 def question_hash(question: str) -> str:

@@ -114,7 +114,7 @@ def approve(
     _refuse_cpr(answer_id, final)
     warnings = _contact_warnings(before, final)
     _scope_warnings(store, answer_id, row, final, scope, registry, force)  # fail fast
-    vector = embedder.embed_queries([row.question])[0].astype(np.float32)
+    vector = StoredAnswer.stored_vector(embedder.embed_queries([row.question])[0])
     now = utcnow()
     with store.transaction():
         current = get_answer(store, answer_id)
@@ -137,7 +137,7 @@ def approve(
             reviewer=reviewer,
             at=now,
             reason="; ".join(warnings) or None,
-            question_vector=vector.tobytes(),
+            question_vector=vector,
             vector_model=embedder.model_id,
         )
     return warnings
@@ -235,8 +235,8 @@ def reject(
                 "was recorded without the passages it was answered from (an older release):"
                 " reject it without --outside",
             )
-        vector = outside.embed_queries([row.question])[0].astype(np.float32)
-        marked = (vector.tobytes(), outside.model_id)
+        vector = outside.embed_queries([row.question])[0]
+        marked = (StoredAnswer.stored_vector(vector), outside.model_id)
         reason = f"outside the sources: {reason}"
     with store.transaction():
         status = get_answer(store, answer_id).review_status

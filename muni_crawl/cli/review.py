@@ -86,46 +86,50 @@ def list_(
     """
     if refused and remembered:
         raise click.UsageError("give --refused or --unanswerable, not both")
-    if remembered:
-        with ctx.home.store() as store:
-            found = [
-                {
-                    "id": r.id,
-                    "tenant": r.tenant,
-                    "judged_by": r.unanswerable,
-                    "created_at": r.created_at,
-                    "language": r.asked_in,
-                    "question": shown_question(r.question),
-                }
-                for r in unanswerable(store, tenant=tenant, limit=limit)
-            ]
-        columns = ["id", "tenant", "judged_by", "created_at", "language", "question"]
-        emit(found, columns, "json" if as_json else "table")
-        return
-    if refused:
-        with ctx.home.store() as store:
-            rows = _refused_rows(store, tenant, limit)
-        columns = ["id", "tenant", "status", "created_at", "language", "question", "reason"]
-        emit(rows, columns, "json" if as_json else "table")
-        return
     with ctx.home.store() as store:
-        rows = [
-            {
-                "id": r.id,
-                "tenant": r.tenant,
-                "status": r.review_status,
-                "created_at": r.created_at,
-                "language": r.language,
-                "question": shown_question(r.question),
-                "answer": " ".join(shown_answer(r.served_text).split())[:80],
-            }
-            for r in list_answers(store, tenant=tenant, status=status, limit=limit)
-        ]
-    emit(
-        rows,
-        ["id", "tenant", "status", "created_at", "language", "question", "answer"],
-        "json" if as_json else "table",
-    )
+        if remembered:
+            rows = _unanswerable_rows(store, tenant, limit)
+            columns = ["id", "tenant", "judged_by", "created_at", "language", "question"]
+        elif refused:
+            rows = _refused_rows(store, tenant, limit)
+            columns = ["id", "tenant", "status", "created_at", "language", "question", "reason"]
+        else:
+            rows = _review_rows(store, tenant, status, limit)
+            columns = ["id", "tenant", "status", "created_at", "language", "question", "answer"]
+    emit(rows, columns, "json" if as_json else "table")
+
+
+def _review_rows(
+    store: Store, tenant: str | None, status: str | None, limit: int
+) -> list[dict[str, object]]:
+    """Answers under review: their status and the start of the text served."""
+    return [
+        {
+            "id": r.id,
+            "tenant": r.tenant,
+            "status": r.review_status,
+            "created_at": r.created_at,
+            "language": r.language,
+            "question": shown_question(r.question),
+            "answer": " ".join(shown_answer(r.served_text).split())[:80],
+        }
+        for r in list_answers(store, tenant=tenant, status=status, limit=limit)
+    ]
+
+
+def _unanswerable_rows(store: Store, tenant: str | None, limit: int) -> list[dict[str, object]]:
+    """Questions remembered as unanswerable: who judged so, and when."""
+    return [
+        {
+            "id": r.id,
+            "tenant": r.tenant,
+            "judged_by": r.unanswerable,
+            "created_at": r.created_at,
+            "language": r.asked_in,
+            "question": shown_question(r.question),
+        }
+        for r in unanswerable(store, tenant=tenant, limit=limit)
+    ]
 
 
 def _refused_rows(store: Store, tenant: str | None, limit: int) -> list[dict[str, object]]:

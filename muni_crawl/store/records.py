@@ -143,6 +143,12 @@ class StoredAnswer(Record):
     evidence_key: str | None = None  # the passages retrieved (muni_crawl.unanswerable)
     unanswerable: str | None = None  # who found the question unanswerable: llm | reviewer
 
+    @staticmethod
+    def stored_vector(vector: Any) -> bytes:
+        """A question vector as the `question_vector` column holds it: float32 bytes (what
+        `question_similarity` reads back)."""
+        return np.asarray(vector, dtype=np.float32).reshape(-1).tobytes()
+
     def question_similarity(self, vector: Any) -> float | None:
         """The cosine of the stored question vector with `vector` (both normalised); None
         without a stored vector or where the dimensions differ (another model's)."""

@@ -110,8 +110,15 @@ def test_pages_that_404_or_vanish_are_marked_deleted(
     # parkering.html still exists, but neither a link nor the sitemap leads to it any more
     index = root / "index.html"
     index.write_text(index.read_text().replace("<a href='/parkering.html'>parkering</a>", ""))
+    # laege.html leaves the sitemap too, as a generated sitemap would: while a sitemap still
+    # lists a page with an old lastmod, the crawl trusts it (sitemap_trust_days) and does not
+    # request it, and whether the link from index.html or the sitemap entry came first would
+    # decide whether the 404 is seen at all (a flake, 2 in 12 runs under load)
     sitemap = root / "sitemap.xml"
-    sitemap.write_text(sitemap.read_text().replace("__BASE__/parkering.html", "__BASE__/pas.html"))
+    listed = sitemap.read_text().replace("__BASE__/parkering.html", "__BASE__/pas.html")
+    entry = "<url><loc>__BASE__/laege.html</loc><lastmod>2026-01-01</lastmod></url>"
+    assert entry in listed
+    sitemap.write_text(listed.replace(entry, ""))
     summary = run_crawl(["testrup"])[0]
     with Store(Settings.load().database) as store:
         live = {p.url for p in store.pages("testrup")}

@@ -9,11 +9,16 @@ several retrieval signals. This script measures, on the bundled example:
   it costs 0 tokens (tests/test_evidence_gate.py checks that no request reaches the LLM);
 - the same share on a second, held-out set (benchmarks/off_topic_heldout.toml: 124 questions
   written after the gate was first fitted and never used to fit or choose anything): what the
-  gate learnt from the first set, tried on questions nobody tuned it for;
+  gate learnt from the first set, tried on questions nobody tuned it for; on a third
+  (benchmarks/off_topic_third.toml: 130 questions written by someone who had seen neither the
+  gate's rules nor its misses) and a fourth, written the same way and sealed: its misses are
+  never listed (SEALED_SETS), so no rule is written from them;
 - the share of answerable questions wrongly refused (benchmarks/questions.toml);
 - that no answerable question whose words brush against a rule of the gate (a place the
   citizen lived in, "my application" in a how-to question, the weather as a condition;
-  benchmarks/near_rules.toml) is refused by that rule;
+  benchmarks/near_rules.toml), and none of the answerable personal or chatty questions
+  written apart from the rules (benchmarks/near_intent.toml), is refused by a rule; and the
+  share of the latter that the gate refuses at all;
 
 overall, for Danish and for other languages, and by kind of off-topic question, "before" (the
 single cosine threshold 0.79 shipped until the gate) and "after" (the shipped gate).
@@ -77,6 +82,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +104,15 @@ from benchmarks.common import (
 from benchmarks.retrieval_quality import DEFAULT_QUESTIONS, load_questions
 from muni_crawl import Answerer, MuniCrawlError, Settings
 from muni_crawl.calibration import GATE_SIGNALS
-from muni_crawl.evidence import Gate, Signals, Weights, decide, gate_for, measure
+from muni_crawl.evidence import (
+    Gate,
+    Signals,
+    Weights,
+    decide,
+    gate_for,
+    measure,
+    refusing_rule,
+)
 from muni_crawl.language import detect_language
 from muni_crawl.places import places_for
 from muni_crawl.prompts import CANNOT_ANSWER
@@ -108,8 +122,17 @@ from tests.fake_openai import start_fake_openai
 
 DEFAULT_OFF_TOPIC = BENCH_DIR / "off_topic.toml"
 DEFAULT_HELD_OUT = BENCH_DIR / "off_topic_heldout.toml"  # never fitted: the second set
+DEFAULT_THIRD = BENCH_DIR / "off_topic_third.toml"  # never fitted, nor seen by the rules' author
+DEFAULT_FOURTH = BENCH_DIR / "off_topic_fourth.toml"  # the same, and sealed until measured once
+HELD_SETS = ("second set", "third set", "fourth set")  # the never-fitted sets, in order
+# sets whose misses --misses does not list, so that no rule or example is written from them:
+# they measure what the gate does on questions nobody has looked at through it
+SEALED_SETS = ("fourth set",)
 # answerable questions whose words brush against a rule: none may be refused by one
 DEFAULT_NEAR_RULES = BENCH_DIR / "near_rules.toml"
+# answerable questions, personal or chatty, written apart from the rules: they guard the rules
+# too, and what the score refuses of them counts as wrongly refused (reported apart)
+DEFAULT_NEAR_INTENT = BENCH_DIR / "near_intent.toml"
 OFF_TOPIC_KEYS = ("id", "language", "kind", "question")
 KINDS = ("general", "chitchat", "near_miss", "other_town", "national", "uncovered", "personal")
 OLD_THRESHOLD = 0.79  # the one cosine threshold shipped before the gate: "before"
@@ -120,21 +143,31 @@ ANSWERABLE_WEIGHT = 3.0  # the answerable class weighs this many times the off-t
 TAIL_ZS = (1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0)
 FOLDS = 5
 WRONG_TARGET = 0.02  # the issue's target: at most 2% of answerable questions refused
+INTENT_SPARE = 0.01  # the intent margin sits this far above any answerable question's
+RULES = ("place", "cue", "intent")  # what refuses a question for what it asks, whatever it finds
 L2 = 1.0  # ridge penalty on the standardised weights
 DENSE_SIGNALS = ("similarity", "margin")  # what the `other` profile weighs
 CURVE_SHARES = (0.01, 0.02, 0.03)  # the trade-off printed by --curve
 
 # Floors for --check, with the shipped gate. Measured 2026-12-03 on the first set's 230
-# off-topic questions (460 cases) and 149 answerable ones: off-topic refused 82.0% (before: one
-# cosine threshold, 18.3%; the five-signal gate before the title signal, 78.9%), answerable
-# wrongly refused 0.7% (1 of 149); held-out third: 81.1% and 2.3% (1 of 43). The second set
-# (124 questions, 248 cases, never fitted): 69.4% (56.9% with the five-signal gate). The
-# ceiling is the issue's target (at most 2%); each floor sits about 4 points below the
-# measured share. Re-measure and record here when they move; do not lower a floor to make
-# --check pass.
+# off-topic questions (460 cases) and 149 answerable ones: off-topic refused 84.6% (before: one
+# cosine threshold, 18.3%; the five-signal gate before the title signal, 78.9%; before the
+# foreign-document cue, 82.0%), answerable wrongly refused 0.7% (1 of 149); held-out third:
+# 83.1% and 2.3% (1 of 43). The second set (124 questions, 248 cases, never fitted): 73.8%
+# (56.9% with the five-signal gate). The third set (130 questions, 260 cases, written by
+# someone who had seen neither the rules nor the misses): 57.7% when first measured, 60.8%
+# after rules written from its misses. The fourth (132 questions, 264 cases, written the same
+# way, sealed): 51.1%, the same as with the rules before that day. The ceiling is the issue's
+# target (at most 2%); each floor sits about 4 points below the measured share. Re-measure
+# and record here when they move; do not lower a floor to make --check pass.
 FLOORS = {
-    "off_topic_refused": 0.78,
-    "second_set_refused": 0.65,
+    "off_topic_refused": 0.80,
+    "second_set_refused": 0.69,
+    "third_set_refused": 0.56,
+    "fourth_set_refused": 0.47,
+    # near_intent.toml, measured once before it guarded anything: 3 of 63 cases (4.8%), all by
+    # the score; the issue's target of 2% is not met on it
+    "written_apart_wrongly_refused": 0.09,
     "answerable_wrongly_refused": 0.02,
 }
 
@@ -149,7 +182,7 @@ class Case:
     kind: str  # "answerable" or the off-topic kind
     question: str
     signals: Signals
-    second: bool = False  # from the second, held-out off-topic set: never fitted
+    held_set: str = ""  # the never-fitted off-topic set it is from ("second set"); "": not
     seconds: float = 0.0  # measuring the signals, after retrieval
 
     @property
@@ -158,8 +191,8 @@ class Case:
 
     @property
     def held_out(self) -> bool:
-        """Held out of the fit: a stable third of the first set, and all of the second."""
-        return self.second or _digest(self.id) % HELD_OUT_MODULUS == 0
+        """Held out of the fit: a stable third of the first set, and all of the others."""
+        return bool(self.held_set) or _digest(self.id) % HELD_OUT_MODULUS == 0
 
     @property
     def fold(self) -> int:
@@ -204,6 +237,9 @@ class NoEvidenceResult:
     fitted: Fitted | None  # the fit, with --calibrate; None: the shipped gate
     again: list[Asking] | None = None  # with --again
     near_rules: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    # near_intent.toml's cases: (id, tenant, question, what refused it: a rule, "floor",
+    # "score", or None)
+    near_intent: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     rewritten: dict[str, Rates] | None = None  # with --rewritten: the same gate, typed forms
 
     @property
@@ -240,30 +276,31 @@ def collect(
     library: Library,
     off_topic: list[dict[str, str]],
     answerable_file: Path,
-    second: Sequence[dict[str, str]] = (),
+    held: Sequence[tuple[str, Sequence[dict[str, str]]]] = (),
     *,
     rewrite: bool = False,
 ) -> list[Case]:
     """Retrieve for every question exactly as the Answerer does and measure the signals
     (every signal, whatever the shipped gate weighs, so that --calibrate can fit them);
-    with `rewrite`, every question as typed in a hurry (`rewritten`)."""
+    `held` names the never-fitted sets and their questions; with `rewrite`, every question
+    as typed in a hurry (`rewritten`)."""
     k = library.home.settings.answering.answer_passages
     asked = [
-        (q.id, q.tenant, q.language, "answerable", q.question, False)
+        (q.id, q.tenant, q.language, "answerable", q.question, "")
         for q in load_questions(answerable_file)
     ]
     asked += [
-        (q["id"], tenant, q["language"], q["kind"], q["question"], is_second)
-        for questions, is_second in ((off_topic, False), (second, True))
+        (q["id"], tenant, q["language"], q["kind"], q["question"], held_set)
+        for held_set, questions in (("", off_topic), *held)
         for q in questions
         for tenant in EXAMPLE_TENANTS
     ]
     cases = []
-    for id_, tenant, language, kind, question, is_second in asked:
+    for id_, tenant, language, kind, question, held_set in asked:
         if rewrite:
             question = rewritten(question)
         signals, seconds = measured(library, tenant, question, k)
-        cases.append(Case(id_, tenant, language, kind, question, signals, is_second, seconds))
+        cases.append(Case(id_, tenant, language, kind, question, signals, held_set, seconds))
     return cases
 
 
@@ -332,15 +369,31 @@ def fit_profile(cases: Sequence[Case], signals: Sequence[str], tail_z: float) ->
     return Weights(bias - cut, {s: float(w) for s, w in zip(signals, slopes, strict=True)})
 
 
-def by_rule(signals: Signals, floor: float) -> str | None:
-    """The rule that refuses a case before any score: "place", "cue" or "floor"."""
-    if signals.elsewhere:
-        return "place"
-    if signals.cue is not None:
-        return "cue"
-    if signals.similarity < floor:
-        return "floor"
-    return None
+def by_rule(signals: Signals, gate: Gate) -> str | None:
+    """The rule that refuses a case before any score: "place", "cue", "intent" or "floor"."""
+    return refusing_rule(signals, gate)
+
+
+def refusing_step(signals: Signals, gate: Gate) -> str | None:
+    """What refuses a case: a rule, the floor, "score", or None where the gate passes it."""
+    step = by_rule(signals, gate)
+    if step is None and not decide(signals, gate).passed:
+        step = "score"
+    return step
+
+
+def question_rule(signals: Signals, gate: Gate) -> str | None:
+    """The rule that refuses a case for what the question asks, whatever it retrieves:
+    "place", "cue" or "intent" (the rules near_rules.toml guards against)."""
+    rule = refusing_rule(signals, gate)
+    return rule if rule in RULES else None
+
+
+def fit_intent_margin(guards: Sequence[Signals]) -> float | None:
+    """The intent rule's margin: INTENT_SPARE above the highest margin of any question the
+    pages answer (the answerable set and the near-rule questions); None without any."""
+    margins = [s.intent.margin for s in guards if s.intent is not None]
+    return round(max(margins) + INTENT_SPARE, 4) if margins else None
 
 
 def choose_tail(cases: Sequence[Case], signals: Sequence[str]) -> tuple[float, float, float]:
@@ -373,10 +426,14 @@ class Fitted:
     tails: dict[str, tuple[float, float, float]]
 
 
-def calibrate(cases: Sequence[Case], floor: float) -> Fitted:
-    """A gate fitted on the cases that are not held out and that no rule refuses (what the
-    floor, a named place or a cue refuses needs no weights)."""
-    fit = [c for c in cases if not c.held_out and by_rule(c.signals, floor) is None]
+def calibrate(cases: Sequence[Case], floor: float, near: Sequence[Signals] = ()) -> Fitted:
+    """A gate fitted on the cases that are not held out and that the floor, a named place or
+    a cue does not refuse (those need no weights). The intent margin is set on its own,
+    above every answerable case and every near-rule question (`near`); the score is fitted
+    as if it were not there, so that adding or moving intent examples never refits the
+    weights."""
+    margin = fit_intent_margin([*(c.signals for c in cases if c.answerable), *near])
+    fit = [c for c in cases if not c.held_out and by_rule(c.signals, Gate(floor)) is None]
     profiles = {
         "danish": ([c for c in fit if c.signals.lexical], GATE_SIGNALS),
         "other": ([c for c in fit if not c.signals.lexical], DENSE_SIGNALS),
@@ -386,14 +443,15 @@ def calibrate(cases: Sequence[Case], floor: float) -> Fitted:
         name: fit_profile(group, signals, tails[name][0])
         for name, (group, signals) in profiles.items()
     }
-    return Fitted(Gate(floor=floor, danish=weights["danish"], other=weights["other"]), tails)
+    gate = Gate(floor, danish=weights["danish"], other=weights["other"], intent_margin=margin)
+    return Fitted(gate, tails)
 
 
 def toml_snippet(model: str, fitted: Fitted, cases: Sequence[Case]) -> str:
     """The [<model>.gate.*] tables to paste into muni_crawl/calibration.toml."""
     gate = fitted.gate
-    used = sum(not c.held_out and by_rule(c.signals, gate.floor) is None for c in cases)
-    first = sum(not c.second for c in cases)
+    used = sum(not c.held_out and by_rule(c.signals, Gate(gate.floor)) is None for c in cases)
+    first = sum(not c.held_set for c in cases)
     lines = [
         f"# gate fitted {today()} by benchmarks/no_evidence.py --calibrate on {used} of"
         f" {first} cases (a third held out; what a rule refuses needs no weights)",
@@ -403,6 +461,11 @@ def toml_snippet(model: str, fitted: Fitted, cases: Sequence[Case]) -> str:
             for name, (z, caught, wrong) in fitted.tails.items()
         ),
     ]
+    if gate.intent_margin is not None:
+        lines.append(
+            f"# intent_margin: {INTENT_SPARE} above the highest answerable or near-rule question's"
+            f'\n["{model}"]\nintent_margin = {gate.intent_margin}'
+        )
     for profile, weights in (("danish", gate.danish), ("other", gate.other)):
         if weights is None:
             continue
@@ -439,9 +502,9 @@ def rates(cases: Sequence[Case], after: Gate) -> Rates:
 
 def group_rates(cases: Sequence[Case], gate: Gate) -> dict[str, Rates]:
     """Figures for the first set and the answerable ones, by language group and by held-out
-    part; the second set's off-topic figures (beside all answerable ones); then by kind,
-    both off-topic sets together."""
-    first = [c for c in cases if not c.second]
+    part; each never-fitted set's off-topic figures (beside all answerable ones); then by
+    kind, every off-topic set together."""
+    first = [c for c in cases if not c.held_set]
     selections: list[tuple[str, Callable[[Case], bool]]] = [
         ("all", lambda c: True),
         ("da", lambda c: c.language == "da"),
@@ -451,11 +514,11 @@ def group_rates(cases: Sequence[Case], gate: Gate) -> dict[str, Rates]:
         ("held out, other", lambda c: c.held_out and c.language != "da"),
     ]
     groups = {name: rates([c for c in first if keep(c)], gate) for name, keep in selections}
-    second = [c for c in cases if c.second or c.answerable]
-    if len(second) > sum(c.answerable for c in cases):
+    for held_set in dict.fromkeys(c.held_set for c in cases if c.held_set):
+        held = [c for c in cases if c.held_set == held_set or c.answerable]
         for name, keep in selections[:3]:
-            label = "second set" + ("" if name == "all" else f", {name}")
-            groups[label] = rates([c for c in second if keep(c)], gate)
+            label = held_set + ("" if name == "all" else f", {name}")
+            groups[label] = rates([c for c in held if keep(c)], gate)
     for kind in KINDS:
         groups[f"kind {kind}"] = rates([c for c in cases if c.kind == kind], gate)
     return groups
@@ -468,37 +531,52 @@ def run(
     fit: bool = False,
     off_topic_file: Path = DEFAULT_OFF_TOPIC,
     answerable_file: Path = DEFAULT_QUESTIONS,
-    held_out_file: Path | None = DEFAULT_HELD_OUT,
+    held_out_files: Sequence[Path] = (DEFAULT_HELD_OUT, DEFAULT_THIRD, DEFAULT_FOURTH),
     again: bool = False,
     rewrite: bool = False,
     near_rules_file: Path | None = DEFAULT_NEAR_RULES,
+    near_intent_file: Path | None = DEFAULT_NEAR_INTENT,
 ) -> NoEvidenceResult:
     """Measure the shipped gate (or, with `fit`, a freshly fitted one) against the single old
     threshold, in `home` or in a temporary home where the example is built first; the
-    off-topic questions of `held_out_file` are measured too, never fitted. With `again`, the
+    off-topic questions of `held_out_files` are measured too, never fitted (the second set,
+    the third set: at most len(HELD_SETS)). With `again`, the
     off-topic questions are also replayed through an Answerer (ask_again); with `rewrite`,
-    the gate is also measured on every question as typed in a hurry (never fitted)."""
+    the gate is also measured on every question as typed in a hurry (never fitted). The
+    questions of `near_rules_file` and `near_intent_file` guard the rules (and the intent
+    margin, with `fit`); what the gate refuses of the latter's is reported apart."""
     off_topic = load_off_topic(off_topic_file)
-    second = load_off_topic(held_out_file) if held_out_file is not None else []
-    clash = {q["id"] for q in off_topic} & {q["id"] for q in second}
-    if clash:
-        raise BenchmarkError(f"{held_out_file}: ids also in {off_topic_file}: {sorted(clash)}")
+    if len(held_out_files) > len(HELD_SETS):
+        raise BenchmarkError(f"at most {len(HELD_SETS)} held-out sets, not {len(held_out_files)}")
+    held = [
+        (name, load_off_topic(path)) for name, path in zip(HELD_SETS, held_out_files, strict=False)
+    ]
+    seen = {q["id"]: off_topic_file for q in off_topic}
+    for path, (_name, questions) in zip(held_out_files, held, strict=True):
+        clash = sorted(q["id"] for q in questions if q["id"] in seen)
+        if clash:
+            raise BenchmarkError(f"{path}: ids also in {seen[clash[0]]}: {clash}")
+        seen.update((q["id"], path) for q in questions)
+    all_off_topic = [q for _name, questions in (("", off_topic), *held) for q in questions]
     replayed = None
     typed: list[Case] = []
     near = load_near_rules(near_rules_file) if near_rules_file is not None else []
+    apart = load_near_rules(near_intent_file) if near_intent_file is not None else []
     with built_example(home, cache) as settings:
         library = Library(settings)
-        cases = collect(library, off_topic, answerable_file, second)
-        near_refused = rule_refusals(library, near)
+        cases = collect(library, off_topic, answerable_file, held)
+        measured_near = near_signals(library, near)
+        measured_apart = near_signals(library, apart)
         model = library.index(EXAMPLE_TENANTS[0]).manifest.model_id
         if rewrite:
-            typed = collect(library, off_topic, answerable_file, second, rewrite=True)
+            typed = collect(library, off_topic, answerable_file, held, rewrite=True)
         if again:
-            asked = [(t, q["question"]) for q in [*off_topic, *second] for t in EXAMPLE_TENANTS]
+            asked = [(t, q["question"]) for q in all_off_topic for t in EXAMPLE_TENANTS]
             answerable = [(q.tenant, q.question) for q in load_questions(answerable_file)]
             replayed = ask_again(settings, cache, asked, answerable)
     shipped = gate_for(model)
-    fitted = calibrate(cases, shipped.floor) if fit else None
+    near_guards = [signals for *_named, signals in (*measured_near, *measured_apart)]
+    fitted = calibrate(cases, shipped.floor, near_guards) if fit else None
     gate = fitted.gate if fitted is not None else shipped
     rewritten_rates = group_rates(typed, gate) if typed else None
     return NoEvidenceResult(
@@ -509,12 +587,17 @@ def run(
         fitted,
         again=replayed,
         rewritten=rewritten_rates,
-        near_rules=near_refused,
+        near_rules=refused_near(measured_near, gate),
+        near_intent=[
+            (i, t, q, refusing_step(signals, gate)) for i, t, q, signals in measured_apart
+        ],
     )
 
 
 def load_near_rules(path: Path) -> list[dict[str, str]]:
-    """Read and check near_rules.toml: id, language, rule and question in every entry."""
+    """Read and check near_rules.toml (or near_intent.toml): id, language, rule and question
+    in every entry, and optionally the example tenant whose site answers it (`tenant`;
+    without one the question is asked of both)."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8")).get("question")
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -526,22 +609,44 @@ def load_near_rules(path: Path) -> list[dict[str, str]]:
         missing = [key for key in keys if key not in entry]
         if missing:
             raise BenchmarkError(f"{path}: question {number} lacks {', '.join(missing)}")
-    return [{key: str(entry[key]) for key in keys} for entry in raw]
+        if "tenant" in entry and entry["tenant"] not in EXAMPLE_TENANTS:
+            raise BenchmarkError(
+                f"{path}: {entry['id']}: tenant {entry['tenant']!r} is not one of"
+                f" {', '.join(EXAMPLE_TENANTS)}"
+            )
+    return [{key: str(entry[key]) for key in (*keys, "tenant") if key in entry} for entry in raw]
+
+
+def near_signals(
+    library: Library, questions: Sequence[dict[str, str]]
+) -> list[tuple[str, str, str, Signals]]:
+    """Each near-rule question asked of each example tenant: (id, tenant, question, its
+    signals), measured as the Answerer measures."""
+    k = library.home.settings.answering.answer_passages
+    return [
+        (q["id"], tenant, q["question"], measured(library, tenant, q["question"], k)[0])
+        for q in questions
+        for tenant in ((q["tenant"],) if "tenant" in q else EXAMPLE_TENANTS)
+    ]
 
 
 def rule_refusals(
-    library: Library, questions: Sequence[dict[str, str]]
+    library: Library, questions: Sequence[dict[str, str]], gate: Gate | None = None
 ) -> list[tuple[str, str, str, str | None]]:
     """Each near-rule question asked of each example tenant: (id, tenant, question, the rule
-    that refused it: "place", "cue" or None), measured as the Answerer measures."""
-    k = library.home.settings.answering.answer_passages
-    found = []
-    for q in questions:
-        for tenant in EXAMPLE_TENANTS:
-            signals, _seconds = measured(library, tenant, q["question"], k)
-            rule = "place" if signals.elsewhere else "cue" if signals.cue is not None else None
-            found.append((q["id"], tenant, q["question"], rule))
-    return found
+    that refused it: "place", "cue", "intent" or None) under `gate` (the shipped one if
+    None)."""
+    measured_near = near_signals(library, questions)
+    if gate is None:
+        gate = gate_for(library.index(EXAMPLE_TENANTS[0]).manifest.model_id)
+    return refused_near(measured_near, gate)
+
+
+def refused_near(
+    measured_near: Sequence[tuple[str, str, str, Signals]], gate: Gate
+) -> list[tuple[str, str, str, str | None]]:
+    """The rule that refuses each measured near-rule case under `gate`, or None."""
+    return [(i, t, q, question_rule(signals, gate)) for i, t, q, signals in measured_near]
 
 
 def rewritten(question: str) -> str:
@@ -651,29 +756,33 @@ def misses(result: NoEvidenceResult) -> str:
         if case.answerable and not verdict.passed:
             lines.append(f"  wrongly refused  {case.id} [{case.language}]: {case.question}")
     passed = [c for c in result.cases if not c.answerable and decide(c.signals, result.gate).passed]
+    sealed = [c for c in passed if c.held_set in SEALED_SETS]
     lines.append(f"  off-topic let through: {len(passed)}")
-    for case in passed:
-        where = "second" if case.second else "first"
+    if sealed:
+        lines.append(
+            f"    ({len(sealed)} of the {', '.join(SEALED_SETS)} not listed: sealed, so that no"
+            " rule is written from them)"
+        )
+    for case in (c for c in passed if c.held_set not in SEALED_SETS):
+        where = case.held_set.split()[0] if case.held_set else "first"
         lines.append(
             f"    {where:6s} {case.kind:10s} {case.tenant:8s} [{case.language}] {case.question}"
         )
     return "\n".join(lines)
 
 
-def refusals(result: NoEvidenceResult, second: bool = False) -> str:
-    """What refused the off-topic cases of one set and the answerable cases: a rule or the
-    score."""
-    counts = {step: [0, 0] for step in ("place", "cue", "floor", "score")}
+def refusals(result: NoEvidenceResult, held_set: str = "") -> str:
+    """What refused the off-topic cases of one set (the first, or a never-fitted one) and the
+    answerable cases: a rule or the score."""
+    counts = {step: [0, 0] for step in ("place", "cue", "intent", "floor", "score")}
     for case in result.cases:
-        if case.second != second and not case.answerable:
+        if case.held_set != held_set and not case.answerable:
             continue
-        step = by_rule(case.signals, result.gate.floor)
-        if step is None and not decide(case.signals, result.gate).passed:
-            step = "score"
+        step = refusing_step(case.signals, result.gate)
         if step is not None:
             counts[step][case.answerable] += 1
     parts = [f"{step} {off}/{on}" for step, (off, on) in counts.items()]
-    which = "the second set" if second else "the first set"
+    which = f"the {held_set or 'first set'}"
     return f"refused by (off-topic of {which}/answerable): " + ", ".join(parts)
 
 
@@ -695,9 +804,9 @@ def curve(
     (share, cut shift, wrongly refused, off-topic refused). In-sample: the cut is chosen on
     the very cases it is measured on, so it is the best this gate's signals can do here."""
     scored: list[tuple[Case, float | None]] = []  # None: refused by a rule, whatever the cut
-    for case in (c for c in cases if not c.second):  # the first set and the answerable
+    for case in (c for c in cases if not c.held_set):  # the first set and the answerable
         score = decide(case.signals, gate).score  # None without weights: always passed
-        ruled = by_rule(case.signals, gate.floor) is not None
+        ruled = by_rule(case.signals, gate) is not None
         scored.append((case, None if ruled else math.inf if score is None else score))
     answerable = [s for c, s in scored if c.answerable]
     off = [s for c, s in scored if not c.answerable]
@@ -738,17 +847,30 @@ def floor_failures(result: NoEvidenceResult) -> list[str]:
             f"off-topic refused {overall.refused_after:.1%} is below its floor"
             f" {FLOORS['off_topic_refused']:.0%}"
         )
-    second = result.groups.get("second set")
-    if second is not None and second.refused_after < FLOORS["second_set_refused"]:
-        failures.append(
-            f"second-set off-topic refused {second.refused_after:.1%} is below its floor"
-            f" {FLOORS['second_set_refused']:.0%}"
-        )
-    refused = [f"{id_} ({tenant}, {rule})" for id_, tenant, _q, rule in result.near_rules if rule]
+    for held_set in HELD_SETS:
+        held = result.groups.get(held_set)
+        floor = FLOORS[held_set.replace(" ", "_") + "_refused"]
+        if held is not None and held.refused_after < floor:
+            failures.append(
+                f"{held_set} off-topic refused {held.refused_after:.1%} is below its floor"
+                f" {floor:.0%}"
+            )
+    refused = [
+        f"{id_} ({tenant}, {rule})"
+        for id_, tenant, _q, rule in (*result.near_rules, *result.near_intent)
+        if rule in RULES
+    ]
     if refused:
         failures.append(
-            "answerable questions near a rule refused by it (benchmarks/near_rules.toml): "
+            "answerable questions near a rule refused by it (near_rules.toml, near_intent.toml): "
             + ", ".join(refused)
+        )
+    apart = result.near_intent
+    wrong_apart = sum(step is not None for *_named, step in apart) / len(apart) if apart else 0.0
+    if wrong_apart > FLOORS["written_apart_wrongly_refused"]:
+        failures.append(
+            f"answerable questions written apart (near_intent.toml) wrongly refused"
+            f" {wrong_apart:.1%} is above its ceiling {FLOORS['written_apart_wrongly_refused']:.0%}"
         )
     if overall.wrong_after > FLOORS["answerable_wrongly_refused"]:
         failures.append(
@@ -764,12 +886,12 @@ def report(result: NoEvidenceResult) -> str:
     lines = [
         f"no-evidence benchmark: {today()}, model {result.model}; before = one cosine"
         f" threshold {OLD_THRESHOLD}, after = {which} (floor {result.gate.floor:.3f});"
-        " a third of the first set held out of the fit, the second set never fitted",
+        " a third of the first set held out of the fit, the second to fourth sets never fitted",
         table(result.groups),
         refusals(result),
     ]
-    if any(c.second for c in result.cases):
-        lines.append(refusals(result, second=True))
+    for held_set in dict.fromkeys(c.held_set for c in result.cases if c.held_set):
+        lines.append(refusals(result, held_set))
     if result.near_rules:
         refused = [r for r in result.near_rules if r[3]]
         lines.append(
@@ -779,8 +901,24 @@ def report(result: NoEvidenceResult) -> str:
                 f"\n  refused by the {rule} rule: {q} ({tenant})" for _i, tenant, q, rule in refused
             )
         )
+    if result.near_intent:
+        refused = [r for r in result.near_intent if r[3]]
+        steps = Counter(step for *_named, step in refused)
+        lines.append(
+            f"answerable questions written apart (near_intent.toml): {len(refused)} of"
+            f" {len(result.near_intent)} cases wrongly refused"
+            + (" (" + ", ".join(f"{k} {n}" for k, n in steps.items()) + ")" if steps else "")
+        )
     lines.append(gate_cost(result))
     return "\n".join(lines)
+
+
+def held_out_files(given: list[Path] | None) -> list[Path]:
+    """The never-fitted sets named with --held-out: the default two when none is named, none
+    for ''."""
+    if given is None:
+        return [DEFAULT_HELD_OUT, DEFAULT_THIRD, DEFAULT_FOURTH]
+    return [path for path in given if str(path) not in ("", ".")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -792,8 +930,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--held-out",
         type=Path,
-        default=DEFAULT_HELD_OUT,
-        help="a second off-topic set, reported apart and never fitted ('' for none)",
+        action="append",
+        help="an off-topic set reported apart and never fitted, once per set (at most"
+        f" {len(HELD_SETS)}; default: the second, third and fourth sets; '' for none)",
     )
     parser.add_argument("--calibrate", action="store_true", help="fit the gate, print its TOML")
     parser.add_argument("--misses", action="store_true", help="list the gate's mistakes")
@@ -817,7 +956,7 @@ def main(argv: list[str] | None = None) -> int:
             fit=args.calibrate,
             off_topic_file=args.off_topic,
             answerable_file=args.questions,
-            held_out_file=args.held_out if str(args.held_out) not in ("", ".") else None,
+            held_out_files=held_out_files(args.held_out),
             again=args.again,
             rewrite=args.rewritten,
         )

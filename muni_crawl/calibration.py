@@ -16,7 +16,7 @@ from typing import Any
 from muni_crawl.errors import ConfigError
 
 CALIBRATION_FILE = "calibration.toml"
-_COSINES = ("evidence_threshold", "approved_similarity")
+_COSINES = ("evidence_threshold", "approved_similarity", "intent_margin")
 # the evidence gate (muni_crawl/evidence.py): its profiles and the signals each one weighs
 GATE_PROFILES = ("danish", "other")
 GATE_SIGNALS = ("similarity", "margin", "coverage", "unknown", "agreement", "title")
@@ -31,6 +31,7 @@ class Calibration:
 
     evidence_threshold: float | None = None
     approved_similarity: float | None = None
+    intent_margin: float | None = None  # the evidence gate's intent rule (muni_crawl.intents)
     gate: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
 
 

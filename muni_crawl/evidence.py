@@ -31,17 +31,21 @@ overrides it).
 The weights are fitted per embedding model by benchmarks/no_evidence.py --calibrate and
 shipped in calibration.toml; a model without them gets the floor alone.
 
-Two rules come before the score, because what they see no retrieval signal can (a question
+Three rules come before the score, because what they see no retrieval signal can (a question
 about bulky waste in another town finds the tenant's bulky-waste page at a high similarity):
 
 - another place  the question names a place that is not the tenant's and that its sources
                  never mention: another municipality, a country or city abroad
                  (muni_crawl.places; where someone moves from or to does not count);
 - a cue          the question is about the citizen's own case ("min sagsbehandler") or is
-                 small talk ("fortæl en vittighed"): no page answers either (muni_crawl.cues).
+                 small talk ("fortæl en vittighed"): no page answers either (muni_crawl.cues);
+- an intent      the question's meaning is nearer to examples of those two than to any
+                 example of a question the pages answer, by the model's `intent_margin`
+                 (muni_crawl.intents): the same, in wordings no phrase table holds.
 
-Both apply to every model (they read the question, not the vectors); `places` must be given
-for the first (the tenant's name and the registry's other tenants).
+The first two apply to every model (they read the question, not the vectors); `places` must
+be given for the first (the tenant's name and the registry's other tenants). The third
+applies to a model with an `intent_margin` in calibration.toml.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from muni_crawl.calibration import GATE_SIGNALS, calibration_for
 from muni_crawl.cues import Cue, cues
 from muni_crawl.embed import Embedder
 from muni_crawl.index import IndexView
+from muni_crawl.intents import Intent, nearest_intent
 from muni_crawl.lexical import analyse, stem
 from muni_crawl.places import TenantPlaces
 from muni_crawl.retrieve import Retrieval
@@ -88,6 +93,7 @@ class Signals:
     lexical: bool  # whether the question is in the pages' language (the `danish` weights)
     elsewhere: tuple[str, ...] = ()  # places named that are not the tenant's nor in its sources
     cue: Cue | None = None  # a phrase no source answers: the citizen's own case, small talk
+    intent: Intent | None = None  # the nearest intent but information (None: not measured)
 
     def value(self, name: str) -> float:
         value = getattr(self, name)
@@ -112,11 +118,14 @@ class Weights:
 
 @dataclass(frozen=True)
 class Gate:
-    """A model's gate: the cosine floor and, where calibrated, the weights per profile."""
+    """A model's gate: the cosine floor and, where calibrated, the weights per profile and
+    the intent margin (a question nearer to an own-case or small-talk example than to any
+    information example by at least this much is refused)."""
 
     floor: float = 0.0
     danish: Weights | None = None
     other: Weights | None = None
+    intent_margin: float | None = None
 
     def weights_for(self, signals: Signals) -> Weights | None:
         return self.profile(signals.lexical)
@@ -144,7 +153,10 @@ def gate_for(model_id: str, min_evidence: float | None = None) -> Gate:
         return Weights(raw["bias"], {k: v for k, v in raw.items() if k != "bias"})
 
     return Gate(
-        floor=0.0 if floor is None else floor, danish=weights("danish"), other=weights("other")
+        floor=0.0 if floor is None else floor,
+        danish=weights("danish"),
+        other=weights("other"),
+        intent_margin=calibration.intent_margin,
     )
 
 
@@ -171,17 +183,18 @@ def assess(
     places: TenantPlaces | None = None,
 ) -> Verdict:
     """The gate's verdict on one retrieval (`question` is the text that was searched, `query`
-    its vector where the caller has it). The embedder is used only where the gate weighs the
-    title signal for the question's language."""
-    titled = gate.weighs("title", language=language)
+    its vector where the caller has it). The embedder is used where the gate weighs the title
+    signal for the question's language, and for the intent where the gate has a margin."""
     signals = measure(
         question,
         retrieval,
         index,
         language=language,
-        embedder=embedder if titled else None,
+        embedder=embedder,
         query=query,
         places=places,
+        titled=gate.weighs("title", language=language),
+        intended=gate.intent_margin is not None,
     )
     return decide(signals, gate)
 
@@ -195,12 +208,15 @@ def measure(
     embedder: Embedder | None = None,
     query: Vectors | None = None,
     places: TenantPlaces | None = None,
+    titled: bool = True,
+    intended: bool = True,
 ) -> Signals:
     """The signals of one retrieval. `index` is the tenant's index the retrieval came from
     (its analyser and document frequencies); `language` the question's detected language;
-    `embedder` the retrieval's (the title signal is measured only with it; `query` is the
-    question's vector from it, embedded here if not given); `places` the tenant's
-    (muni_crawl.places.places_for), without which no place is held against the question."""
+    `embedder` the retrieval's (the title signal, where `titled`, and the intent, where
+    `intended`, are measured only with it; `query` is the question's vector from it,
+    embedded here if not given); `places` the tenant's (muni_crawl.places.places_for),
+    without which no place is held against the question."""
     tokens = _tokens_of(index)
     frequencies, documents = document_frequencies(index)
 
@@ -219,42 +235,78 @@ def measure(
     similarity = dense[0] if dense else retrieval.evidence
     top_dense = {i for i, _ in retrieval.dense_hits[:AGREEMENT_DEPTH]}
     top_lexical = {i for i, _ in retrieval.lexical_hits[:AGREEMENT_DEPTH]}
+    if embedder is not None and query is None and (titled or intended):
+        query = embedder.embed_queries([question])[0]
     return Signals(
         similarity=similarity,
         margin=similarity - statistics.median(dense) if dense else 0.0,
         coverage=sum(idf[s] for s in found) / total if total else 0.0,
         unknown=sum(idf[s] for s in unknown) / total if total else 1.0,
         agreement=len(top_dense & top_lexical) / AGREEMENT_DEPTH,
-        title=None if embedder is None else title_similarity(question, retrieval, embedder, query),
+        title=(
+            title_similarity(question, retrieval, embedder, query)
+            if embedder is not None and titled
+            else None
+        ),
         words=len(stems),
         found=len(found),
         lexical=language == LEXICAL_LANGUAGE,
         elsewhere=places.elsewhere(question, mentioned) if places is not None else (),
         cue=cues().find(question),
+        intent=(
+            nearest_intent(query, embedder)
+            if embedder is not None and query is not None and intended
+            else None
+        ),
     )
 
 
-def decide(signals: Signals, gate: Gate) -> Verdict:
-    """Refuse a question about another place or with a cue, else below the floor, else below
-    a score of 0 where the profile has weights."""
+def refusing_rule(signals: Signals, gate: Gate) -> str | None:
+    """The rule that refuses a question before any score, in the order they apply: "place",
+    "cue", "intent" (what the question asks, whatever it retrieves), then "floor"; None."""
     if signals.elsewhere:
-        named = ", ".join(signals.elsewhere)
-        reason = f"no convincing source (the question is about {named}, which the sources never"
-        return Verdict(False, None, signals, reason + " mention)")
+        return "place"
     if signals.cue is not None:
-        reason = f"no convincing source ({signals.cue.reason}: {signals.cue.phrase!r})"
-        return Verdict(False, None, signals, reason)
+        return "cue"
+    margin = gate.intent_margin
+    if signals.intent is not None and margin is not None and signals.intent.margin >= margin:
+        return "intent"
     if signals.similarity < gate.floor:
-        reason = (
-            f"no convincing source (best similarity {signals.similarity:.3f} < {gate.floor:.3f})"
+        return "floor"
+    return None
+
+
+def decide(signals: Signals, gate: Gate) -> Verdict:
+    """Refuse a question about another place, with a cue or an intent no page answers, else
+    below the floor, else below a score of 0 where the profile has weights."""
+    rule = refusing_rule(signals, gate)
+    if rule is not None:
+        return Verdict(
+            False, None, signals, f"no convincing source ({_rule_reason(rule, signals, gate)})"
         )
-        return Verdict(False, None, signals, reason)
     weights = gate.weights_for(signals)
     if weights is None:
         return Verdict(True, None, signals, "no gate weights for this model: floor only")
     score = weights.score(signals)
     verdict = "passed" if score >= 0 else "no convincing source"
     return Verdict(score >= 0, score, signals, f"{verdict} ({_explain(signals, weights, score)})")
+
+
+def _rule_reason(rule: str, signals: Signals, gate: Gate) -> str:
+    """What a refusing rule saw, for the refused answer's reason."""
+    if rule == "place":
+        return (
+            f"the question is about {', '.join(signals.elsewhere)}, which the sources never mention"
+        )
+    if rule == "cue" and signals.cue is not None:
+        return f"{signals.cue.reason}: {signals.cue.phrase!r}"
+    if rule == "intent" and signals.intent is not None:
+        intent = signals.intent
+        return (
+            f"{intent.reason}: nearest to {intent.example!r},"
+            f" by {intent.margin:.3f} over any question the pages answer"
+        )
+    return f"best similarity {signals.similarity:.3f} < {gate.floor:.3f}"
 
 
 def _explain(signals: Signals, weights: Weights, score: float) -> str:

@@ -10,9 +10,20 @@ from pathlib import Path
 import pytest
 
 from benchmarks.common import BenchmarkError
-from benchmarks.no_evidence import DEFAULT_NEAR_RULES, load_near_rules, rule_refusals
+from benchmarks.no_evidence import (
+    DEFAULT_FOURTH,
+    DEFAULT_HELD_OUT,
+    DEFAULT_NEAR_INTENT,
+    DEFAULT_NEAR_RULES,
+    DEFAULT_OFF_TOPIC,
+    DEFAULT_THIRD,
+    held_out_files,
+    load_near_rules,
+    load_off_topic,
+    rule_refusals,
+)
 from muni_crawl import Answerer, Settings
-from muni_crawl.cues import Cue, cues, parse_cues
+from muni_crawl.cues import Cue, Cues, cues, parse_cues
 from muni_crawl.embed import Embedder
 from muni_crawl.errors import ConfigError
 from muni_crawl.evidence import Gate, Signals, Weights, assess, decide, gate_for, measure
@@ -142,6 +153,16 @@ def test_places_named_that_are_not_the_tenants() -> None:
     assert odd.elsewhere("storskrald i kommunen og i Vejle", lambda form: False) == ("Vejle",)
 
 
+def _not_found_as(table: Cues, kinds: Sequence[str], questions: Sequence[str]) -> dict[str, str]:
+    """The questions the table does not find as one of `kinds`, with what it found instead."""
+    found = {q: table.find(q) for q in questions}
+    return {
+        q: cue.kind if cue else "nothing"
+        for q, cue in found.items()
+        if not (cue and cue.kind in kinds)
+    }
+
+
 def test_cues_for_questions_no_page_answers() -> None:
     table = cues()
     case = table.find("Hvem er min sagsbehandler?")
@@ -171,27 +192,77 @@ def test_cues_for_questions_no_page_answers() -> None:
         "Jeg har været syg, kan jeg få en ny tid i morgen?",
         "How are you supposed to sort batteries?",
         "Who are you supposed to call about a dead rat?",
+        # changing one's caseworker or complaining is the pages' business
+        "Kan jeg skifte min sagsbehandler?",
+        "How do I complain about my caseworker?",
+        "Wie kann ich meinen Sachbearbeiter wechseln?",
     ):
         assert table.find(answerable) is None, answerable
-    for status in (
+    statuses = (
         "Hvad er status på min ansøgning?",
         "Hvad er status på min sag?",
         "hvor langt er min ansøgning",
         "Why has nobody answered my application yet?",
         "Чому мені досі не відповіли на мою заяву?",
         "Başvurum neden hâlâ cevaplanmadı?",
-    ):
-        found = table.find(status)
-        assert found is not None and found.kind == "case_status", status
-    for forecast in (
+    )
+    assert _not_found_as(table, ("case_status",), statuses) == {}
+    forecasts = (
         "hvordan bliver vejret i weekenden",
         "What's the weather going to be like in Copenhagen tomorrow?",
         "Jaka będzie jutro pogoda?",
         "Cimiladu sidee bay noqon doontaa berri?",
         "Wie wird das Wetter am Wochenende?",
+    )
+    assert _not_found_as(table, ("small_talk", "weather"), forecasts) == {}
+
+
+def test_another_countrys_document_is_for_that_countrys_authorities() -> None:
+    """A nationality beside a passport, ID card or licence, with a word about getting,
+    renewing or paying for it: the municipality's passport page would mislead."""
+    table = cues()
+    foreign = (
+        "Hvor mye koster et norsk pass?",
+        "hvad koster det at forny et tyrkisk pas",
+        "Was kostet ein deutscher Personalausweis?",
+        "Як продовжити український закордонний паспорт у Данії?",
+        "كيف أجدد جواز سفري السوري في الدنمارك؟",
+        "Sideen u cusbooneysiin karaa baasaboorkayga Soomaaliyeed?",
+        "Cât costă un pașaport românesc?",
+        "Jak wyrobić polskie prawo jazdy, mieszkając w Danii?",
+        "Türk ehliyetimi Danimarka'dan nasıl yenilerim?",
+        "How much does it cost to renew a Lithuanian passport?",
+    )
+    assert _not_found_as(table, ("foreign_document",), foreign) == {}
+    for answerable in (
+        "Hvad koster et pas?",
+        # a Danish document beside it, or exchanging, using, registering with the foreign one
+        "Hvad koster et dansk pas, når man er polsk statsborger?",
+        "Kan jeg bytte mit polske kørekort til et dansk?",
+        "Is my German driving licence valid in Denmark?",
+        "Can I drive with my Ukrainian licence here?",
+        "Do I need my Romanian ID card to apply for a CPR number?",
+        # the nationality is the citizen's, not the document's; nothing asked about getting it
+        "Ich bin Deutscher, brauche ich einen neuen Pass?",
+        "Hvordan fornyer jeg mit kørekort, jeg er tysk statsborger?",
+        "Skal jeg have mit polske pas med til Borgerservice?",
+        # "US" is left out: it is also the pronoun
+        "Can you help us renew the passports for our kids?",
     ):
-        found = table.find(forecast)
-        assert found is not None and found.kind in ("small_talk", "weather"), forecast
+        assert table.find(answerable) is None, answerable
+
+
+def test_a_cue_conditions_prefixes_nearness_and_exceptions() -> None:
+    table = parse_cues(
+        '[doc]\nreason = "r"\nnear = ["pas"]\nwithin = 1\nneeds = ["forny*"]\n'
+        'unless = ["dansk*"]\nda = ["polsk*", "min hjemby"]\n'
+    )
+    assert table.find("forny mit polske pas") is not None
+    assert table.find("forny polske gamle pas") is None  # two words from the document
+    assert table.find("mit polske pas") is None  # nothing asked about getting it
+    assert table.find("forny mit polske pas til et danskt") is None
+    assert table.find("fornyelse af min hjemby pas") == Cue("doc", "min hjemby", "r")
+    assert table.find("pol pas fornyes") is None  # a prefix matches words it begins, only
 
 
 def test_a_rule_refuses_whatever_the_score() -> None:
@@ -221,6 +292,14 @@ def test_a_rule_refuses_whatever_the_score() -> None:
         (parse_cues, '[small_talk]\nreason = "r"\nda = ["?!"]\n', "has no words"),
         (parse_cues, '[own]\nreason = "r"\nneeds = "status"\n', r"\[own\] needs must be a list"),
         (parse_cues, '[own]\nreason = "r"\nneeds = ["?"]\n', r"\[own\] needs must list words"),
+        (parse_cues, '[own]\nreason = "r"\nda = ["po*"]\n', r"prefix 'po\*' is too short"),
+        (parse_cues, '[own]\nreason = "r"\nwithin = 2\n', r"\[own\] within needs a near list"),
+        (
+            parse_cues,
+            '[own]\nreason = "r"\nnear = ["pas"]\nwithin = 0\n',
+            r"\[own\] within must be a whole number",
+        ),
+        (parse_cues, '[own]\nreason = "r"\nunless = "x"\n', r"\[own\] unless must be a list"),
     ],
 )
 def test_a_bad_table_names_what_is_wrong(parse: object, text: str, named: str) -> None:
@@ -269,8 +348,18 @@ def test_no_answerable_question_near_a_rule_is_refused_by_it(
     lived in, "my application" in a how-to question, the weather as a condition ..."""
     library = Library(Settings.load(example_home))
     found = rule_refusals(library, load_near_rules(DEFAULT_NEAR_RULES))
-    assert len(found) == 60  # 30 questions, both example tenants
+    assert len(found) == 86  # 43 questions, both example tenants
     assert [(id_, tenant, rule) for id_, tenant, _q, rule in found if rule] == []
+    # personal or chatty questions the pages answer, written apart, each asked of its tenant
+    apart = rule_refusals(library, load_near_rules(DEFAULT_NEAR_INTENT))
+    assert len(apart) == 63  # 60 questions, 3 of them about national pages: both tenants
+    assert [(id_, tenant, rule) for id_, tenant, _q, rule in apart if rule] == []
+    stranger = tmp_path / "stranger.toml"
+    stranger.write_text(
+        '[[question]]\nid = "x"\ntenant = "aarhus"\nlanguage = "da"\nrule = "cue"\nquestion = "q"\n'
+    )
+    with pytest.raises(BenchmarkError, match="x: tenant 'aarhus' is not one of example, naboby"):
+        load_near_rules(stranger)
     broken = tmp_path / "near.toml"
     broken.write_text('[[question]]\nid = "x"\nlanguage = "da"\nquestion = "q"\n')
     with pytest.raises(BenchmarkError, match="question 1 lacks rule"):
@@ -359,3 +448,32 @@ def test_off_topic_costs_nothing_and_never_reaches_the_llm(home: Path, llm: Fake
     llm.enqueue("I Vesterlund hentes storskrald den første tirsdag i måneden [1].")
     local = answerer.answer("example", "Hvornår henter I storskrald i Vesterlund?")
     assert local.status == "generated", local.reason
+
+
+def test_the_off_topic_sets_are_apart_and_each_is_well_formed() -> None:
+    """The benchmark's four off-topic sets: no id or question shared, so the never-fitted
+    sets measure questions the fit never saw; --held-out '' measures none."""
+    paths = (DEFAULT_OFF_TOPIC, DEFAULT_HELD_OUT, DEFAULT_THIRD, DEFAULT_FOURTH)
+    sets = [load_off_topic(path) for path in paths]
+    assert [len(questions) for questions in sets] == [230, 124, 130, 132]
+    ids = [q["id"] for questions in sets for q in questions]
+    texts = [q["question"].strip().lower() for questions in sets for q in questions]
+    assert len(set(ids)) == len(ids) and len(set(texts)) == len(texts)
+    assert held_out_files(None) == [DEFAULT_HELD_OUT, DEFAULT_THIRD, DEFAULT_FOURTH]
+    assert held_out_files([Path("")]) == []
+
+
+def test_another_countrys_passport_costs_nothing_through_the_answerer(
+    home: Path, llm: FakeOpenAI
+) -> None:
+    """End to end: the Danish passport page is never served for a Norwegian passport's price;
+    a Danish passport for a Pole's child still reaches the LLM."""
+    answerer = Answerer(home=Settings.load())
+    refused = answerer.answer("example", "Hvor mye koster et norsk pass?")
+    assert refused.status == "no_answer" and refused.usage.prompt_tokens == 0
+    assert refused.reason and "another country's passport" in refused.reason
+    assert llm.chat_requests == []
+    llm.enqueue("Et pas til et barn koster 156 kr. [1]")
+    answered = answerer.answer("example", "Hvad koster et dansk pas til mit barn, jeg er polsk?")
+    assert answered.status == "generated", answered.reason
+    assert len(llm.chat_requests) == 1

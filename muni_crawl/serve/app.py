@@ -31,8 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from muni_crawl import logconfig
 from muni_crawl.answer import Answerer
 from muni_crawl.errors import MuniCrawlError
+from muni_crawl.evidence import gate_for
 from muni_crawl.home import Home
 from muni_crawl.index import current_version
+from muni_crawl.intents import nearest_intent
 from muni_crawl.language import detect_language
 from muni_crawl.serve.errors import (
     ApiError,
@@ -112,7 +114,9 @@ class Server:
                 break
             if current_version(self.home.paths.indexes_dir, tenant) is not None:
                 self._load(tenant)
-        self.library.embedder.embed_queries(["opvarmning"])
+        vector = self.library.embedder.embed_queries(["opvarmning"])[0]
+        if gate_for(self.library.embedder.model_id).intent_margin is not None:
+            nearest_intent(vector, self.library.embedder)  # embeds the intent examples once
         detect_language("opvarmning")
         log.info("warmed up: %d indexes loaded", len(self.library.loaded_versions()))
 

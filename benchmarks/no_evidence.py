@@ -157,14 +157,15 @@ CURVE_SHARES = (0.01, 0.02, 0.03)  # the trade-off printed by --curve
 # (56.9% with the five-signal gate). The third set (130 questions, 260 cases, written by
 # someone who had seen neither the rules nor the misses): 57.7% when first measured, 60.8%
 # after rules written from its misses. The fourth (132 questions, 264 cases, written the same
-# way, sealed): 51.1%, the same as with the rules before that day. The ceiling is the issue's
-# target (at most 2%); each floor sits about 4 points below the measured share. Re-measure
-# and record here when they move; do not lower a floor to make --check pass.
+# way, sealed): 51.1%, the same as with the rules before that day; 54.9% once the place rule
+# knew Danish towns and villages (a later session, from the kind counts alone). The ceiling is
+# the issue's target (at most 2%); each floor sits about 3-4 points below the measured
+# share. Re-measure and record here when they move; do not lower a floor to make --check pass.
 FLOORS = {
     "off_topic_refused": 0.80,
     "second_set_refused": 0.69,
     "third_set_refused": 0.56,
-    "fourth_set_refused": 0.47,
+    "fourth_set_refused": 0.52,
     # near_intent.toml, measured once before it guarded anything: 3 of 63 cases (4.8%), all by
     # the score; the issue's target of 2% is not met on it
     "written_apart_wrongly_refused": 0.09,
@@ -748,6 +749,22 @@ def table(groups: dict[str, Rates]) -> str:
     return format_table(header, rows, rule=True)
 
 
+def kinds_by_set(result: NoEvidenceResult) -> str:
+    """The share of each kind of off-topic question refused, per set: counts only, so a
+    sealed set's cases stay unseen."""
+    sets = list(dict.fromkeys(c.held_set for c in result.cases if not c.answerable))
+    header = ("kind refused", *(held_set or "first set" for held_set in sets))
+    rows = []
+    for kind in KINDS:
+        row = [kind]
+        for held_set in sets:
+            cases = [c for c in result.cases if c.kind == kind and c.held_set == held_set]
+            passed = sum(decide(c.signals, result.gate).passed for c in cases)
+            row.append(f"{1 - passed / len(cases):.0%} of {len(cases)}" if cases else "")
+        rows.append(row)
+    return format_table(header, rows, rule=True)
+
+
 def misses(result: NoEvidenceResult) -> str:
     """The answerable questions refused, and the off-topic ones let through, by name."""
     lines = []
@@ -888,6 +905,7 @@ def report(result: NoEvidenceResult) -> str:
         f" threshold {OLD_THRESHOLD}, after = {which} (floor {result.gate.floor:.3f});"
         " a third of the first set held out of the fit, the second to fourth sets never fitted",
         table(result.groups),
+        kinds_by_set(result),
         refusals(result),
     ]
     for held_set in dict.fromkeys(c.held_set for c in result.cases if c.held_set):

@@ -3,8 +3,10 @@
 A municipality's pages answer for that municipality. "Hvornår kommer skraldebilen i Esbjerg?"
 asked of another tenant finds the tenant's own waste pages at a high similarity, and no
 retrieval signal can tell that the question is about somewhere else; the place's name can.
-The gazetteer (places.toml: the 98 Danish municipalities, other tenants of the registry, and
-countries and cities abroad in the languages the chatbot meets) says which words are places.
+The gazetteer (places.toml: the 98 Danish municipalities and their towns, villages and
+districts, other tenants of the registry, and countries and cities abroad in the languages the
+chatbot meets) says which words are places; a town counts as the tenant's own when it lies in
+the tenant's municipality ("Hornbæk" for Helsingør).
 A place is held against a question only when it is not the tenant's own and the tenant's
 sources never mention it (`known`), so a tenant's own towns and any place its pages talk about
 pass; and never when it is where someone moves from or to ("jeg flytter fra Aarhus") or has
@@ -16,7 +18,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
@@ -42,6 +44,17 @@ class Place:
     forms: tuple[tuple[str, ...], ...]
     municipality: bool  # a Danish municipality (or a tenant): its forms take a genitive "s"
     ambiguous: frozenset[tuple[str, ...]] = frozenset()  # forms that need "Kommune" after
+    within: frozenset[str] = frozenset()  # a Danish town: the municipalities it lies in
+
+    @property
+    def danish(self) -> bool:
+        """A municipality or one of its towns: its forms take a Danish genitive "s"."""
+        return self.municipality or bool(self.within)
+
+    @property
+    def label(self) -> str:
+        """How a reason names it: a town with its municipality, "Hornbæk (Helsingør)"."""
+        return f"{self.name} ({'/'.join(sorted(self.within))})" if self.within else self.name
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,7 @@ class Gazetteer:
         for place in self.places:
             for form in place.forms:
                 by_first.setdefault(form[0], []).append((form, place))
-                if place.municipality:
+                if place.danish:
                     by_first.setdefault(form[0] + _GENITIVE, []).append((form, place))
         # longest forms first, so "Kongens Lyngby" is preferred to "Lyngby"
         ordered = {k: tuple(sorted(v, key=lambda fp: -len(fp[0]))) for k, v in by_first.items()}
@@ -128,7 +141,7 @@ class Gazetteer:
             if len(span) < len(form):
                 continue
             if span == form or (
-                place.municipality and span[:-1] == form[:-1] and span[-1] == form[-1] + _GENITIVE
+                place.danish and span[:-1] == form[:-1] and span[-1] == form[-1] + _GENITIVE
             ):
                 return form, place
         return None
@@ -143,15 +156,16 @@ class TenantPlaces:
     gazetteer: Gazetteer
 
     def elsewhere(self, question: str, known: Callable[[tuple[str, ...]], bool]) -> tuple[str, ...]:
-        """The places the question names that are not the tenant's and that its sources
-        never mention (`known(form)`: whether the sources use that form's words)."""
+        """The places the question names that are not the tenant's (nor towns in it) and that
+        its sources never mention (`known(form)`: whether the sources use that form's words),
+        as their labels."""
         named: dict[str, None] = {}
         for place, _form in self.gazetteer.mentions(question):
-            if place.name in self.own or place.name in named:
+            if place.name in self.own or place.within & self.own or place.label in named:
                 continue
             if any(known(form) for form in place.forms):
                 continue
-            named[place.name] = None
+            named[place.label] = None
         return tuple(named)
 
 
@@ -218,6 +232,7 @@ def parse_places(text: str) -> Gazetteer:
         _place(name, [name, *_names(abroad, name, "[abroad]")], frozenset(), municipality=False)
         for name in abroad
     ]
+    places += _towns(denmark, municipalities, places)
     movement = _table(raw, "movement")
     residence = _table(raw, "residence")
     return Gazetteer(
@@ -245,6 +260,39 @@ def _place(
         forms[words] = None
     ambiguous_forms = frozenset(f for f in forms if f in set(ambiguous))
     return Place(name, tuple(forms), municipality, ambiguous_forms)
+
+
+def _towns(
+    denmark: Mapping[str, Any], municipalities: list[str], named: list[Place]
+) -> list[Place]:
+    """The towns of [denmark.towns], one place per name: a name in two municipalities
+    ("Viby") lies in both. A town may not repeat a name the gazetteer already has."""
+    towns = denmark.get("towns", {})
+    if not isinstance(towns, dict):
+        raise ConfigError(f"{PLACES_FILE}: [denmark] [towns] must be a table")
+    unknown = sorted(set(towns) - set(municipalities))
+    if unknown:
+        raise ConfigError(f"{PLACES_FILE}: [denmark.towns]: not municipalities: {unknown}")
+    taken = {form: place.name for place in named for form in place.forms}
+    written: dict[tuple[str, ...], str] = {}  # one place per form, named as first written
+    within: dict[tuple[str, ...], set[str]] = {}
+    for municipality in municipalities:
+        for town in _names(towns, municipality, "[denmark.towns]", True):
+            form = tuple(fold(town))
+            if form in taken:
+                raise ConfigError(
+                    f"{PLACES_FILE}: [denmark.towns] {municipality}: {town!r} is already"
+                    f" a name of {taken[form]}"
+                )
+            written.setdefault(form, town)
+            within.setdefault(form, set()).add(municipality)
+    return [
+        replace(
+            _place(written[form], [written[form]], frozenset(), municipality=False),
+            within=frozenset(where),
+        )
+        for form, where in within.items()
+    ]
 
 
 def _table(raw: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:

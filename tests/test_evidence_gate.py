@@ -148,6 +148,20 @@ def test_places_named_that_are_not_the_tenants() -> None:
     # Copenhagen's own questions about København are its own, in any spelling
     own = places_for("Københavns Kommune", TENANTS)
     assert own.elsewhere("parkering i Copenhagen og Aarhus", lambda form: False) == ("Aarhus",)
+    # a town, village or district is its municipality's: named with it, and its own there
+    assert elsewhere("hvornår kommer skraldebilen i Hornbæk") == ("Hornbæk (Helsingør)",)
+    assert elsewhere("Hornbæks bibliotek") == ("Hornbæk (Helsingør)",)  # a genitive
+    assert elsewhere("parkering på Nørrebro") == ("Nørrebro (København)",)
+    assert elsewhere("svømmehal i viby") == ("Viby (Aarhus/Roskilde)",)  # in two
+    assert own.elsewhere("parkering på Nørrebro og Amager", lambda form: False) == ()
+    helsingør = places_for("Helsingør Kommune", TENANTS)
+    assert helsingør.elsewhere("hvornår kommer skraldebilen i Hornbæk", lambda f: False) == ()
+    roskilde = places_for("Roskilde Kommune", TENANTS)
+    assert roskilde.elsewhere("svømmehal i Viby", lambda form: False) == ()
+    # names that are ordinary words are left out of the table ("give", "ry", "hals", "them")
+    for ordinary in ("Kan jeg give min nabo en nøgle?", "Hvordan sorterer jeg dem?", "them"):
+        assert elsewhere(ordinary) == ()
+    assert elsewhere("Hvad koster det at få ryddet en hals?") == ()
     # a tenant whose name names no place still gets the gazetteer, and never an error
     odd = places_for("Kommune", ("Kommune", "—"))
     assert odd.elsewhere("storskrald i kommunen og i Vejle", lambda form: False) == ("Vejle",)
@@ -276,6 +290,13 @@ def test_a_rule_refuses_whatever_the_score() -> None:
     assert not refused.passed and "own case: 'min sag'" in refused.reason
 
 
+# the tables places.toml needs after [denmark], each minimal
+REST_OF_PLACES = (
+    '[abroad]\n"Norge" = ["Norway"]\n[movement]\nbefore = ["fra"]\nafter = ["den"]\n'
+    '[residence]\nverbs = ["boet"]\nlocative = ["da"]\n[municipality_words]\nwords = ["kommune"]\n'
+)
+
+
 @pytest.mark.parametrize(
     ("parse", "text", "named"),
     [
@@ -286,6 +307,24 @@ def test_a_rule_refuses_whatever_the_score() -> None:
             '[denmark]\nmunicipalities = ["Aarhus"]\nambiguous = []\n'
             '[denmark.other_names]\n"Vejle" = ["Vejl"]\n',
             r"not municipalities: \['Vejle'\]",
+        ),
+        (
+            parse_places,
+            '[denmark]\nmunicipalities = ["Aarhus"]\n[denmark.other_names]\n'
+            '[denmark.towns]\n"Vejle" = ["Jelling"]\n' + REST_OF_PLACES,
+            r"\[denmark.towns\]: not municipalities: \['Vejle'\]",
+        ),
+        (
+            parse_places,
+            '[denmark]\nmunicipalities = ["Aarhus"]\n[denmark.other_names]\n"Aarhus" = ["Århus"]\n'
+            '[denmark.towns]\n"Aarhus" = ["ÅRHUS"]\n' + REST_OF_PLACES,
+            r"\[denmark.towns\] Aarhus: 'ÅRHUS' is already a name of Aarhus",
+        ),
+        (
+            parse_places,
+            '[denmark]\nmunicipalities = ["Aarhus"]\n[denmark.other_names]\n'
+            '[denmark.towns]\n"Aarhus" = "Viby"\n' + REST_OF_PLACES,
+            r"\[denmark.towns\] Aarhus must be a list of names",
         ),
         (parse_cues, '[small_talk]\nda = ["vits"]\n', r"\[small_talk\] needs a reason"),
         (parse_cues, '[small_talk]\nreason = "r"\nda = "vits"\n', "da must be a list"),
@@ -335,6 +374,7 @@ def test_signals_of_real_retrievals(example_home: Path) -> None:
         ("hvornår kommer skraldebilen i esbjerg", ("Esbjerg",)),
         ("Skal jeg have det blå sygesikringskort med i Norge?", ()),
         ("Hvornår er der storskrald i Vesterlund?", ()),  # a town of the tenant's
+        ("hvornår kommer skraldebilen i Hornbæk", ("Hornbæk (Helsingør)",)),  # another's
     ):
         retrieval = library.retrieve("example", question)
         measured = measure(question, retrieval, index, language="da", places=places)

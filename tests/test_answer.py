@@ -72,6 +72,11 @@ def test_a_question_in_another_language_is_told_the_extract_is_danish(home: Path
     assert (english.language, english.question_language) == ("en", "en")
     assert "DKK 600" in english.text and "Danish;" not in english.text, english.text
     assert english.citations[0].url.endswith("/english/newcomers.html")
+    # Ukrainian without a letter only Ukrainian uses, once taken for Serbian and told so in
+    # English; a one-word Cyrillic question, once taken for Danish
+    rent = _answerer().answer("example", "чи можна отримати допомогу на оплату оренди квартири")
+    assert rent.question_language == "uk" and rent.text.startswith("Інформація муніципалітету")
+    assert _answerer().answer("example", "Привіт").question_language == "uk"
     rows = {r["id"]: r for r in _stored(home)}
     assert rows[arabic.id]["language"] == "da" and rows[arabic.id]["question_language"] == "ar"
     data = arabic.to_dict()

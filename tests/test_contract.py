@@ -162,7 +162,6 @@ TESTED_IN = {
     "index/dedupe.py": ["test_lexical.py"],
     "index/layout.py": ["test_index.py", "test_retrieve.py"],
     "index/view.py": ["test_shared_index.py"],
-    "language.py": ["test_answer.py", "test_reply_check.py"],
     "lexical.py": ["test_retrieve.py"],
     "llm_client.py": ["test_answer.py", "test_install_deps.py"],
     "locks.py": ["test_locks_signals.py"],

@@ -31,53 +31,14 @@ UKRAINIAN_LETTERS = frozenset("іїєґІЇЄҐ")
 RUSSIAN_LETTERS = frozenset("ыэъёЫЭЪЁ")
 SERBIAN_LETTERS = frozenset("ђјљњћџЂЈЉЊЋЏ")
 # where the letters do not settle it, common words only one of the two uses ("хто"/"кто")
-UKRAINIAN_WORDS = frozenset(
-    [
-        "хто",
-        "що",
-        "чи",
-        "як",
-        "де",
-        "коли",
-        "чому",
-        "скільки",
-        "мені",
-        "мене",
-        "можна",
-        "потрібно",
-        "дякую",
-        "привіт",
-        "будь",
-        "ласка",
-        "та",
-        "або",
-        "також",
-        "вже",
-        "є",
-    ]
-)
-RUSSIAN_WORDS = frozenset(
-    [
-        "кто",
-        "что",
-        "как",
-        "где",
-        "когда",
-        "почему",
-        "сколько",
-        "мне",
-        "меня",
-        "можно",
-        "нужно",
-        "спасибо",
-        "привет",
-        "пожалуйста",
-        "или",
-        "тоже",
-        "уже",
-        "это",
-    ]
-)
+UKRAINIAN_WORDS = frozenset({
+    "хто", "що", "чи", "як", "де", "коли", "чому", "скільки", "мені", "мене", "можна",
+    "потрібно", "дякую", "привіт", "будь", "ласка", "та", "або", "також", "вже", "є",
+})  # fmt: skip
+RUSSIAN_WORDS = frozenset({
+    "кто", "что", "как", "где", "когда", "почему", "сколько", "мне", "меня", "можно",
+    "нужно", "спасибо", "привет", "пожалуйста", "или", "тоже", "уже", "это",
+})  # fmt: skip
 # the languages of the prompt's list written in each alphabet other than the Latin one
 CYRILLIC_LANGUAGES = ("uk", "ru")
 ARABIC_SCRIPT_LANGUAGES = ("ar", "fa", "ur", "ps", "ku")

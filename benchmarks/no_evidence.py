@@ -370,14 +370,9 @@ def fit_profile(cases: Sequence[Case], signals: Sequence[str], tail_z: float) ->
     return Weights(bias - cut, {s: float(w) for s, w in zip(signals, slopes, strict=True)})
 
 
-def by_rule(signals: Signals, gate: Gate) -> str | None:
-    """The rule that refuses a case before any score: "place", "cue", "intent" or "floor"."""
-    return refusing_rule(signals, gate)
-
-
 def refusing_step(signals: Signals, gate: Gate) -> str | None:
     """What refuses a case: a rule, the floor, "score", or None where the gate passes it."""
-    step = by_rule(signals, gate)
+    step = refusing_rule(signals, gate)
     if step is None and not decide(signals, gate).passed:
         step = "score"
     return step
@@ -434,7 +429,7 @@ def calibrate(cases: Sequence[Case], floor: float, near: Sequence[Signals] = ())
     as if it were not there, so that adding or moving intent examples never refits the
     weights."""
     margin = fit_intent_margin([*(c.signals for c in cases if c.answerable), *near])
-    fit = [c for c in cases if not c.held_out and by_rule(c.signals, Gate(floor)) is None]
+    fit = [c for c in cases if not c.held_out and refusing_rule(c.signals, Gate(floor)) is None]
     profiles = {
         "danish": ([c for c in fit if c.signals.lexical], GATE_SIGNALS),
         "other": ([c for c in fit if not c.signals.lexical], DENSE_SIGNALS),
@@ -451,7 +446,7 @@ def calibrate(cases: Sequence[Case], floor: float, near: Sequence[Signals] = ())
 def toml_snippet(model: str, fitted: Fitted, cases: Sequence[Case]) -> str:
     """The [<model>.gate.*] tables to paste into muni_crawl/calibration.toml."""
     gate = fitted.gate
-    used = sum(not c.held_out and by_rule(c.signals, Gate(gate.floor)) is None for c in cases)
+    used = sum(not c.held_out and refusing_rule(c.signals, Gate(gate.floor)) is None for c in cases)
     first = sum(not c.held_set for c in cases)
     lines = [
         f"# gate fitted {today()} by benchmarks/no_evidence.py --calibrate on {used} of"
@@ -759,8 +754,8 @@ def kinds_by_set(result: NoEvidenceResult) -> str:
         row = [kind]
         for held_set in sets:
             cases = [c for c in result.cases if c.kind == kind and c.held_set == held_set]
-            passed = sum(decide(c.signals, result.gate).passed for c in cases)
-            row.append(f"{1 - passed / len(cases):.0%} of {len(cases)}" if cases else "")
+            shares = rates(cases, result.gate)
+            row.append(f"{shares.refused_after:.0%} of {shares.off_topic}" if cases else "")
         rows.append(row)
     return format_table(header, rows, rule=True)
 
@@ -823,7 +818,7 @@ def curve(
     scored: list[tuple[Case, float | None]] = []  # None: refused by a rule, whatever the cut
     for case in (c for c in cases if not c.held_set):  # the first set and the answerable
         score = decide(case.signals, gate).score  # None without weights: always passed
-        ruled = by_rule(case.signals, gate) is not None
+        ruled = refusing_rule(case.signals, gate) is not None
         scored.append((case, None if ruled else math.inf if score is None else score))
     answerable = [s for c, s in scored if c.answerable]
     off = [s for c, s in scored if not c.answerable]

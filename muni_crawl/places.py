@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
@@ -250,7 +250,12 @@ def parse_places(text: str) -> Gazetteer:
 
 
 def _place(
-    name: str, names: list[str], ambiguous: Iterable[tuple[str, ...]], *, municipality: bool = True
+    name: str,
+    names: list[str],
+    ambiguous: Iterable[tuple[str, ...]],
+    *,
+    municipality: bool = True,
+    within: Iterable[str] = (),
 ) -> Place:
     forms: dict[tuple[str, ...], None] = {}
     for written in names:
@@ -259,7 +264,7 @@ def _place(
             raise ConfigError(f"{PLACES_FILE}: {name}: {written!r} has no letters")
         forms[words] = None
     ambiguous_forms = frozenset(f for f in forms if f in set(ambiguous))
-    return Place(name, tuple(forms), municipality, ambiguous_forms)
+    return Place(name, tuple(forms), municipality, ambiguous_forms, frozenset(within))
 
 
 def _towns(
@@ -287,10 +292,7 @@ def _towns(
             written.setdefault(form, town)
             within.setdefault(form, set()).add(municipality)
     return [
-        replace(
-            _place(written[form], [written[form]], frozenset(), municipality=False),
-            within=frozenset(where),
-        )
+        _place(written[form], [written[form]], frozenset(), municipality=False, within=where)
         for form, where in within.items()
     ]
 

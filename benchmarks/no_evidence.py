@@ -36,8 +36,9 @@ cross-validation). Its cut is then moved to z standard deviations below the mean
 fit part's answerable questions (and never above the lowest of them): a tail estimate,
 steadier on a few dozen questions than the lowest score alone. z is chosen per profile from
 TAIL_ZS by five-fold cross-validation within the fit part (neither held-out set takes part):
-the largest share of off-topic questions refused while at most WRONG_TARGET of the
-answerable ones were.
+the largest share of off-topic questions refused while at most 2% of the answerable ones
+were. The method lives in muni_crawl/gate_fit.py, shared with `muni-crawl calibrate` (which
+refits a deployment's gate on its own index and verdicts).
 
 `--curve` prints the trade-off: the share of off-topic questions refused when the cut is
 moved so that at most 1%, 2% or 3% of the answerable questions are wrongly refused (chosen
@@ -80,14 +81,11 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run or loaded as a file
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -103,20 +101,24 @@ from benchmarks.common import (
 )
 from benchmarks.retrieval_quality import DEFAULT_QUESTIONS, load_questions
 from muni_crawl import Answerer, MuniCrawlError, Settings
-from muni_crawl.calibration import GATE_SIGNALS
 from muni_crawl.evidence import (
     Gate,
     Signals,
-    Weights,
     decide,
     gate_for,
-    measure,
     refusing_rule,
 )
-from muni_crawl.language import detect_language
-from muni_crawl.places import places_for
+from muni_crawl.gate_calibrate import measure_question
+from muni_crawl.gate_fit import (
+    INTENT_SPARE,
+    ProfileFit,
+    by_profile,
+    fit_intent_margin,
+    fit_profile,
+    fold_of,
+    gate_table,
+)
 from muni_crawl.prompts import CANNOT_ANSWER
-from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library
 from tests.fake_openai import start_fake_openai
 
@@ -137,16 +139,7 @@ OFF_TOPIC_KEYS = ("id", "language", "kind", "question")
 KINDS = ("general", "chitchat", "near_miss", "other_town", "national", "uncovered", "personal")
 OLD_THRESHOLD = 0.79  # the one cosine threshold shipped before the gate: "before"
 HELD_OUT_MODULUS = 3  # sha256(id) % 3 == 0: held out of the fit
-ANSWERABLE_WEIGHT = 3.0  # the answerable class weighs this many times the off-topic class
-# the cut: z standard deviations below the answerable questions' mean score, z one of these,
-# chosen per profile by five-fold cross-validation within the fit part
-TAIL_ZS = (1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0)
-FOLDS = 5
-WRONG_TARGET = 0.02  # the issue's target: at most 2% of answerable questions refused
-INTENT_SPARE = 0.01  # the intent margin sits this far above any answerable question's
 RULES = ("place", "cue", "intent")  # what refuses a question for what it asks, whatever it finds
-L2 = 1.0  # ridge penalty on the standardised weights
-DENSE_SIGNALS = ("similarity", "margin")  # what the `other` profile weighs
 CURVE_SHARES = (0.01, 0.02, 0.03)  # the trade-off printed by --curve
 
 # Floors for --check, with the shipped gate. Measured 2026-12-03 on the first set's 230
@@ -198,7 +191,7 @@ class Case:
     @property
     def fold(self) -> int:
         """The cross-validation fold of a case of the fit part (independent of held_out)."""
-        return _digest(self.id) // HELD_OUT_MODULUS % FOLDS
+        return fold_of(self.id, skip=HELD_OUT_MODULUS)
 
 
 def _digest(text: str) -> int:
@@ -285,7 +278,6 @@ def collect(
     (every signal, whatever the shipped gate weighs, so that --calibrate can fit them);
     `held` names the never-fitted sets and their questions; with `rewrite`, every question
     as typed in a hurry (`rewritten`)."""
-    k = library.home.settings.answering.answer_passages
     asked = [
         (q.id, q.tenant, q.language, "answerable", q.question, "")
         for q in load_questions(answerable_file)
@@ -300,74 +292,12 @@ def collect(
     for id_, tenant, language, kind, question, held_set in asked:
         if rewrite:
             question = rewritten(question)
-        signals, seconds = measured(library, tenant, question, k)
+        signals, seconds = measure_question(library, tenant, question)
         cases.append(Case(id_, tenant, language, kind, question, signals, held_set, seconds))
     return cases
 
 
-def measured(library: Library, tenant: str, question: str, k: int) -> tuple[Signals, float]:
-    """The gate's signals for one question asked of one tenant, retrieved exactly as the
-    Answerer retrieves (redacted, embedded once for both uses), and the seconds the signals
-    took after retrieval."""
-    names = tuple(t.name for t in library.registry.tenants.values())
-    redaction = redact(question)
-    search = redaction.search_text or redaction.text
-    query = library.embedder.embed_queries([search])[0]
-    retrieval = library.retrieve(tenant, search, k=k, query=query)
-    started = time.perf_counter()
-    signals = measure(
-        search,
-        retrieval,
-        library.index(tenant),
-        language=detect_language(search),
-        embedder=library.embedder,
-        query=query,
-        places=places_for(library.registry.tenant(tenant).name, names),
-    )
-    return signals, time.perf_counter() - started
-
-
-# -- fitting ----------------------------------------------------------------------------------
-
-
-def _logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Weighted, L2-regularised logistic regression by Newton's method; x has a leading
-    column of ones (the intercept, not penalised). Returns the coefficients."""
-    beta = np.zeros(x.shape[1])
-    penalty = np.full(x.shape[1], L2)
-    penalty[0] = 0.0
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
-        gradient = x.T @ (weight * (y - p)) - penalty * beta
-        hessian = (x * (weight * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
-        step = np.linalg.solve(hessian, gradient)
-        beta += step
-        if np.max(np.abs(step)) < 1e-9:
-            break
-    return beta
-
-
-def fit_profile(cases: Sequence[Case], signals: Sequence[str], tail_z: float) -> Weights:
-    """Weights for one profile: logistic regression, then the cut moved `tail_z` standard
-    deviations below the answerable questions' mean score (never above the lowest)."""
-    answerable = [c for c in cases if c.answerable]
-    if not answerable or len(answerable) == len(cases):
-        raise BenchmarkError("a profile needs answerable and off-topic questions to fit")
-    raw = np.array([[c.signals.value(s) for s in signals] for c in cases])
-    mean, spread = raw.mean(axis=0), raw.std(axis=0)
-    spread[spread == 0] = 1.0
-    x = np.hstack([np.ones((len(cases), 1)), (raw - mean) / spread])
-    y = np.array([c.answerable for c in cases], dtype=float)
-    share = (len(cases) - len(answerable)) / len(answerable)
-    weight = np.where(y == 1, ANSWERABLE_WEIGHT * share, 1.0)
-    beta = _logistic(x, y, weight)
-    slopes = beta[1:] / spread
-    bias = float(beta[0] - slopes @ mean)
-    scores = bias + raw @ slopes
-    kept = scores[y == 1]
-    spread_kept = float(kept.std(ddof=1)) if kept.size > 1 else 0.0
-    cut = min(float(kept.mean()) - tail_z * spread_kept, float(kept.min()) - 1e-3)
-    return Weights(bias - cut, {s: float(w) for s, w in zip(signals, slopes, strict=True)})
+# -- fitting (the method is muni_crawl.gate_fit's, shared with `muni-crawl calibrate`) -------
 
 
 def refusing_step(signals: Signals, gate: Gate) -> str | None:
@@ -385,41 +315,12 @@ def question_rule(signals: Signals, gate: Gate) -> str | None:
     return rule if rule in RULES else None
 
 
-def fit_intent_margin(guards: Sequence[Signals]) -> float | None:
-    """The intent rule's margin: INTENT_SPARE above the highest margin of any question the
-    pages answer (the answerable set and the near-rule questions); None without any."""
-    margins = [s.intent.margin for s in guards if s.intent is not None]
-    return round(max(margins) + INTENT_SPARE, 4) if margins else None
-
-
-def choose_tail(cases: Sequence[Case], signals: Sequence[str]) -> tuple[float, float, float]:
-    """The z of TAIL_ZS that, fitted on four folds and tried on the fifth, refuses the most
-    off-topic cases while at most WRONG_TARGET of the answerable ones are refused:
-    (z, off-topic refused, answerable refused), out of fold. The smallest-risk z (the last)
-    where none meets the target."""
-    results = []
-    for z in TAIL_ZS:
-        wrong = caught = 0
-        for fold in range(FOLDS):
-            train = [c for c in cases if c.fold != fold]
-            weights = fit_profile(train, signals, z)
-            for case in (c for c in cases if c.fold == fold):
-                refused = weights.score(case.signals) < 0
-                wrong += refused and case.answerable
-                caught += refused and not case.answerable
-        answerable = sum(c.answerable for c in cases)
-        results.append((z, caught / (len(cases) - answerable), wrong / answerable))
-    met = [r for r in results if r[2] <= WRONG_TARGET]
-    return max(met, key=lambda r: (r[1], r[0])) if met else results[-1]
-
-
 @dataclass(frozen=True)
 class Fitted:
-    """A fitted gate, and the z each profile's cut was placed at (with its cross-validated
-    shares: off-topic refused, answerable refused)."""
+    """A fitted gate, and each profile's fit (the z of its cut, its cross-validated shares)."""
 
     gate: Gate
-    tails: dict[str, tuple[float, float, float]]
+    profiles: dict[str, ProfileFit]
 
 
 def calibrate(cases: Sequence[Case], floor: float, near: Sequence[Signals] = ()) -> Fitted:
@@ -430,17 +331,14 @@ def calibrate(cases: Sequence[Case], floor: float, near: Sequence[Signals] = ())
     weights."""
     margin = fit_intent_margin([*(c.signals for c in cases if c.answerable), *near])
     fit = [c for c in cases if not c.held_out and refusing_rule(c.signals, Gate(floor)) is None]
-    profiles = {
-        "danish": ([c for c in fit if c.signals.lexical], GATE_SIGNALS),
-        "other": ([c for c in fit if not c.signals.lexical], DENSE_SIGNALS),
-    }
-    tails = {name: choose_tail(group, signals) for name, (group, signals) in profiles.items()}
-    weights = {
-        name: fit_profile(group, signals, tails[name][0])
-        for name, (group, signals) in profiles.items()
-    }
-    gate = Gate(floor, danish=weights["danish"], other=weights["other"], intent_margin=margin)
-    return Fitted(gate, tails)
+    profiles = {name: fit_profile(group, name) for name, group in by_profile(fit).items()}
+    gate = Gate(
+        floor,
+        danish=profiles["danish"].weights,
+        other=profiles["other"].weights,
+        intent_margin=margin,
+    )
+    return Fitted(gate, profiles)
 
 
 def toml_snippet(model: str, fitted: Fitted, cases: Sequence[Case]) -> str:
@@ -452,22 +350,18 @@ def toml_snippet(model: str, fitted: Fitted, cases: Sequence[Case]) -> str:
         f"# gate fitted {today()} by benchmarks/no_evidence.py --calibrate on {used} of"
         f" {first} cases (a third held out; what a rule refuses needs no weights)",
         *(
-            f"# {name}: cut {z} sd below the answerable mean (five-fold, out of fold: off-topic"
-            f" refused {caught:.1%}, answerable {wrong:.1%})"
-            for name, (z, caught, wrong) in fitted.tails.items()
+            f"# {name}: cut {fit.z} sd below the answerable mean (five-fold, out of fold:"
+            f" off-topic refused {fit.off_topic_refused:.1%}, answerable"
+            f" {fit.answerable_refused:.1%})"
+            for name, fit in fitted.profiles.items()
         ),
     ]
     if gate.intent_margin is not None:
         lines.append(
             f"# intent_margin: {INTENT_SPARE} above the highest answerable or near-rule question's"
-            f'\n["{model}"]\nintent_margin = {gate.intent_margin}'
         )
-    for profile, weights in (("danish", gate.danish), ("other", gate.other)):
-        if weights is None:
-            continue
-        lines.append(f'["{model}".gate.{profile}]')
-        lines.append(f"bias = {weights.bias:.4f}")
-        lines += [f"{name} = {value:.4f}" for name, value in weights.weights.items()]
+    profiles = {name: fit.weights for name, fit in fitted.profiles.items()}
+    lines.append(gate_table(model, profiles, gate.intent_margin))
     return "\n".join(lines)
 
 
@@ -618,9 +512,8 @@ def near_signals(
 ) -> list[tuple[str, str, str, Signals]]:
     """Each near-rule question asked of each example tenant: (id, tenant, question, its
     signals), measured as the Answerer measures."""
-    k = library.home.settings.answering.answer_passages
     return [
-        (q["id"], tenant, q["question"], measured(library, tenant, q["question"], k)[0])
+        (q["id"], tenant, q["question"], measure_question(library, tenant, q["question"])[0])
         for q in questions
         for tenant in ((q["tenant"],) if "tenant" in q else EXAMPLE_TENANTS)
     ]

@@ -121,7 +121,7 @@ class Answerer:
     def threshold(self, model_id: str) -> float:
         """The evidence gate's cosine floor for the model (MUNI_CRAWL_MIN_EVIDENCE, else the
         calibrated one); the gate's other signals are in `muni_crawl.evidence`."""
-        return gate_for(model_id, self._answering.min_evidence).floor
+        return gate_for(model_id, self._answering.min_evidence, self.home.path).floor
 
     def answer(self, tenant: str, question: str, *, language: str | None = None) -> Answer:
         """Answer a citizen's question for one tenant; see the module docstring. `language`
@@ -167,7 +167,7 @@ class Answerer:
                 retrieval,
                 self.library.index(tenant),
                 language=written_in,
-                gate=gate_for(retrieval.model_id, self._answering.min_evidence),
+                gate=gate_for(retrieval.model_id, self._answering.min_evidence, self.home.path),
                 embedder=self.library.embedder,
                 query=vector,
                 places=places_for(municipality.name, tuple(t.name for t in tenants)),
@@ -207,7 +207,9 @@ class Answerer:
         (never guess)."""
         threshold = self._answering.approved_similarity
         if threshold is None:
-            threshold = calibration_for(self.library.embedder.model_id).approved_similarity
+            threshold = calibration_for(
+                self.library.embedder.model_id, self.home.path
+            ).approved_similarity
         return threshold
 
     def _known_unanswerable(self, tenant: str, retrieval: Retrieval, vector: Vectors) -> str | None:

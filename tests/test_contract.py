@@ -127,6 +127,7 @@ def test_the_crawler_does_not_reach_into_review_or_answers() -> None:
 # end-to-end tests that drive it through the public API, the CLI or a real crawl.
 TESTED_IN = {
     "chunk.py": ["test_index.py"],
+    "cli/calibrate.py": ["test_gate_calibrate.py"],
     "cli/common.py": ["test_crawl_basic.py", "test_ops.py"],
     "cli/crawl.py": ["test_crawl_basic.py", "test_index.py", "test_locks_signals.py"],
     "cli/demo.py": ["test_example.py"],
@@ -156,6 +157,7 @@ TESTED_IN = {
     "evidence.py": ["test_evidence_gate.py"],
     "example/article_service.py": ["test_article_export.py"],
     "example/server.py": ["test_example.py"],
+    "gate_fit.py": ["test_gate_calibrate.py"],
     "index/audience.py": ["test_index.py", "test_review_scope.py"],
     "index/build.py": ["test_index.py", "test_shared_index.py"],
     "index/chunk_cache.py": ["test_index_incremental.py"],

@@ -118,13 +118,26 @@ def cli(
 
 
 def _register() -> None:
-    from muni_crawl.cli import answer, crawl, demo, index, init, ops, pages, review, serve, sources
+    from muni_crawl.cli import (
+        answer,
+        calibrate,
+        crawl,
+        demo,
+        index,
+        init,
+        ops,
+        pages,
+        review,
+        serve,
+        sources,
+    )
 
     cli.add_command(sources.sources)
     cli.add_command(crawl.crawl)
     cli.add_command(answer.ask)
     cli.add_command(answer.usage)
     cli.add_command(review.review)
+    cli.add_command(calibrate.calibrate)
     cli.add_command(ops.status)
     cli.add_command(ops.schedule)
     cli.add_command(index.index)

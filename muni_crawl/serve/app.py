@@ -115,7 +115,7 @@ class Server:
             if current_version(self.home.paths.indexes_dir, tenant) is not None:
                 self._load(tenant)
         vector = self.library.embedder.embed_queries(["opvarmning"])[0]
-        if gate_for(self.library.embedder.model_id).intent_margin is not None:
+        if gate_for(self.library.embedder.model_id, home=self.home.path).intent_margin is not None:
             nearest_intent(vector, self.library.embedder)  # embeds the intent examples once
         detect_language("opvarmning")
         log.info("warmed up: %d indexes loaded", len(self.library.loaded_versions()))

@@ -8,7 +8,7 @@ writes, so two reviewers acting at once are serialised by SQLite and none is los
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -126,6 +126,22 @@ class AnswerStore(Database):
             sql += " AND tenant = ?"
             args = (tenant,)
         rows = self.db.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit))
+        return [StoredAnswer.from_row(r) for r in rows]
+
+    def verdicts(self, tenants: Sequence[str]) -> list[StoredAnswer]:
+        """These tenants' answers whose question was judged, newest first: generated answers
+        the review team approved, and questions found unanswerable by the LLM or a reviewer
+        (the labels `muni-crawl calibrate` fits the evidence gate on)."""
+        if not tenants:
+            return []
+        marks = ", ".join("?" for _ in tenants)
+        with _reading("judged answers"):
+            rows = self.db.execute(
+                f"SELECT * FROM answers WHERE tenant IN ({marks}) AND status != 'approved'"
+                " AND (review_status = 'approved' OR unanswerable IS NOT NULL)"
+                " ORDER BY created_at DESC, rowid DESC",
+                tuple(tenants),
+            ).fetchall()
         return [StoredAnswer.from_row(r) for r in rows]
 
     def text_language(self, answer_id: str) -> str | None:

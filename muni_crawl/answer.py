@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Self
 
 from muni_crawl.billing import bill
-from muni_crawl.calibration import calibration_for
+from muni_crawl.calibration import calibration_for, check_home_calibration
 from muni_crawl.compose import Composer, Composition, ExtractiveComposer, LLMComposer
 from muni_crawl.errors import IndexNotBuiltError, InvalidQuestionError, LLMError, StoreError
 from muni_crawl.evidence import assess, gate_for
@@ -62,6 +62,7 @@ class Answerer:
         self.home = library.home if library is not None and home is None else Home.of(home)
         self.library = library or Library(self.home)
         self._answering = self.home.settings.answering
+        check_home_calibration(self.home.path)  # a broken calibration.toml fails here, not later
         self._llm_settings = self.home.settings.llm
         self._prices = self.home.settings.prices
         if llm_client is None and self._llm_settings.llm_model:

@@ -6,6 +6,7 @@ model, key by key and gate profile by profile."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import tomllib
@@ -18,6 +19,8 @@ from types import MappingProxyType
 from typing import Any
 
 from muni_crawl.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "calibration.toml"
 COSINE_KEYS = ("evidence_threshold", "approved_similarity", "intent_margin")
@@ -46,8 +49,10 @@ def _table() -> dict[str, Calibration]:
 
 
 # a home's own calibration, read again only when the file changes (a serving process sees
-# a new `muni-crawl calibrate --write` at its next answer): path -> (stamp, table)
+# a new `muni-crawl calibrate --write` at its next answer): path -> (stamp, table), the last
+# good one; and the stamp of a broken file already reported, so it is logged once
 _HOME_TABLES: dict[Path, tuple[tuple[int, int], dict[str, Calibration]]] = {}
+_BROKEN: dict[Path, tuple[int, int]] = {}
 _HOME_LOCK = threading.Lock()
 
 
@@ -56,26 +61,54 @@ def home_calibration_file(home: Path) -> Path:
     return home / CALIBRATION_FILE
 
 
-def _home_table(path: Path) -> dict[str, Calibration]:
+def check_home_calibration(home: Path) -> None:
+    """Raise ConfigError, naming the file and the entry, where the home's own calibration
+    cannot be read or is malformed (a process checks it once at start: `Answerer`)."""
+    _home_table(home_calibration_file(home), strict=True)
+
+
+def _home_table(path: Path, *, strict: bool) -> dict[str, Calibration]:
+    """The home's table; a file broken after the process started is logged once and the last
+    good table (else none: the shipped values) is used, so no answer fails on it."""
     try:
         status = path.stat()
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
+        return _broken(path, (0, 0), ConfigError(f"{path}: cannot read it: {exc}"), strict)
     stamp = (status.st_mtime_ns, status.st_size)
     with _HOME_LOCK:
         known = _HOME_TABLES.get(path)
         if known is not None and known[0] == stamp:
             return known[1]
+        if not strict and _BROKEN.get(path) == stamp:  # reported already
+            return known[1] if known is not None else {}
     try:
         text = path.read_text(encoding="utf-8")
+        table = parse_calibrations(text, source=str(path))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
-    table = parse_calibrations(text, source=str(path))
+        return _broken(path, stamp, ConfigError(f"{path}: cannot read it: {exc}"), strict)
+    except ConfigError as exc:
+        return _broken(path, stamp, exc, strict)
     with _HOME_LOCK:
         _HOME_TABLES[path] = (stamp, table)
+        _BROKEN.pop(path, None)
     return table
+
+
+def _broken(
+    path: Path, stamp: tuple[int, int], error: ConfigError, strict: bool
+) -> dict[str, Calibration]:
+    if strict:
+        raise error
+    with _HOME_LOCK:
+        reported = _BROKEN.get(path) == stamp
+        _BROKEN[path] = stamp
+        known = _HOME_TABLES.get(path)
+    if not reported:
+        kept = "the last good one" if known is not None else "the shipped calibration"
+        log.error("%s; the evidence gate uses %s until the file is mended", error, kept)
+    return known[1] if known is not None else {}
 
 
 def parse_calibrations(text: str, *, source: str = CALIBRATION_FILE) -> dict[str, Calibration]:
@@ -145,9 +178,10 @@ def merged(shipped: Calibration, own: Calibration) -> Calibration:
 
 def calibration_for(model_id: str, home: Path | None = None) -> Calibration:
     """The calibration of an embedding model: the shipped one (nothing for an unmeasured
-    model), with the values of `home`'s own calibration.toml where it has any for it."""
+    model), with the values of `home`'s own calibration.toml where it has any for it (a
+    file broken since it was checked: see _home_table)."""
     shipped = _table().get(model_id, Calibration())
     if home is None:
         return shipped
-    own = _home_table(home_calibration_file(home)).get(model_id)
+    own = _home_table(home_calibration_file(home), strict=False).get(model_id)
     return shipped if own is None else merged(shipped, own)

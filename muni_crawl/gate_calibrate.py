@@ -39,6 +39,7 @@ from muni_crawl.calibration import (
     COSINE_KEYS,
     GATE_PROFILES,
     Calibration,
+    check_home_calibration,
     home_calibration_file,
     parse_calibrations,
 )
@@ -63,7 +64,7 @@ from muni_crawl.retrieve import Library
 MIN_CASES = 20  # of each label per profile, by default, before a profile is fitted
 SIGNIFICANCE = 0.05  # how sure the labels must make us that the gate in use refuses too much
 LABELS = ("approved", "llm", "reviewer", "file")  # where a label came from
-_FILE_KEYS = {"tenant", "question", "answerable", "language"}
+_FILE_KEYS = {"tenant", "question", "answerable"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,6 @@ class LabelledQuestion:
     question: str
     answerable: bool
     label: str
-    language: str | None = None  # as the Answerer took it; None: detected
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,6 @@ def from_history(home: Home, tenants: Sequence[str]) -> list[LabelledQuestion]:
             row.question,
             answerable=judged is None,
             label=judged if judged is not None else "approved",
-            language=row.question_language or row.language,
         )
     return list(newest.values())
 
@@ -197,7 +196,8 @@ def from_history(home: Home, tenants: Sequence[str]) -> list[LabelledQuestion]:
 def load_labelled(path: Path, tenants: Sequence[str]) -> list[LabelledQuestion]:
     """A labelled questions file: TOML `[[question]]` tables with `question` (text),
     `answerable` (true or false) and optionally `tenant` (one of `tenants`; without it, the
-    question is asked of each of them) and `language` (ISO 639-1; without it, detected).
+    question is asked of each of them). The gate reads the language the question is written
+    in, so no language is given: it is detected, as for an answer.
     Every mistake is a ConfigError naming the file and the entry."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -222,16 +222,13 @@ def load_labelled(path: Path, tenants: Sequence[str]) -> list[LabelledQuestion]:
         answerable = entry.get("answerable")
         if not isinstance(answerable, bool):
             raise ConfigError(f"{where}: `answerable` must be true or false, not {answerable!r}")
-        language = entry.get("language")
-        if language is not None and not isinstance(language, str):
-            raise ConfigError(f"{where}: `language` must be a string")
         tenant = entry.get("tenant")
         if tenant is not None and tenant not in tenants:
             raise ConfigError(
                 f"{where}: tenant {tenant!r} is not one being calibrated ({', '.join(tenants)})"
             )
         for each in [tenant] if tenant is not None else tenants:
-            labelled.append(LabelledQuestion(each, question, answerable, "file", language))
+            labelled.append(LabelledQuestion(each, question, answerable, "file"))
     return labelled
 
 
@@ -252,12 +249,11 @@ def _words(question: str) -> str:
 # -- measuring ------------------------------------------------------------------------------------
 
 
-def measure_question(
-    library: Library, tenant: str, question: str, *, language: str | None = None
-) -> tuple[Signals, float]:
+def measure_question(library: Library, tenant: str, question: str) -> tuple[Signals, float]:
     """The gate's signals for one question asked of one tenant, retrieved exactly as the
-    Answerer retrieves (redacted, embedded once for both uses), and the seconds the signals
-    took after retrieval."""
+    Answerer retrieves (redacted, embedded once for both uses, the language detected from
+    the words as the Answerer's gate detects it, whatever language a caller gave), and the
+    seconds the signals took after retrieval."""
     names = tuple(t.name for t in library.registry.tenants.values())
     redaction = redact(question)
     search = redaction.search_text or redaction.text
@@ -270,7 +266,7 @@ def measure_question(
         search,
         retrieval,
         library.index(tenant),
-        language=language or detect_language(search),
+        language=detect_language(search),
         embedder=library.embedder,
         query=query,
         places=places_for(library.registry.tenant(tenant).name, names),
@@ -376,6 +372,7 @@ def calibrate(
 ) -> CalibrationReport:
     """Measure every labelled question of `tenants` (every indexed one where none are
     named) on today's index and refit the gate; nothing is written (write_calibration does that)."""
+    check_home_calibration(home.path)
     registry = home.registry
     for tenant in tenants:
         registry.tenant(tenant)  # UnknownTenantError
@@ -390,8 +387,7 @@ def calibrate(
     library = Library(home)
     model = library.embedder.model_id
     cases = [
-        MeasuredQuestion(q, measure_question(library, q.tenant, q.question, language=q.language)[0])
-        for q in labelled
+        MeasuredQuestion(q, measure_question(library, q.tenant, q.question)[0]) for q in labelled
     ]
     current = gate_for(model, home.settings.answering.min_evidence, home.path)
     gate, outcomes = refit(cases, current, min_cases=min_cases)
@@ -426,8 +422,12 @@ def write_calibration(home: Home, report: CalibrationReport) -> Path:
     text = "\n".join(header) + "\n" + _serialised(table) + "\n"
     parse_calibrations(text, source=str(path))  # never write what would not load
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write it: {exc}") from exc
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from muni_crawl.calibration import (
     GATE_SIGNALS,
     calibration_for,
+    check_home_calibration,
     home_calibration_file,
     parse_calibrations,
 )
@@ -90,5 +92,30 @@ def test_a_broken_home_calibration_names_its_path(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError, match=r"calibration\.toml: \[m\.gate\.danish\]: bias"
     ) as raised:
-        calibration_for("m", tmp_path)
+        check_home_calibration(tmp_path)
     assert str(own) in str(raised.value)
+
+
+def test_a_home_calibration_broken_while_serving_keeps_the_last_good_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = home_calibration_file(tmp_path)
+    own.write_text('["m"]\nevidence_threshold = 0.6\n', encoding="utf-8")
+    check_home_calibration(tmp_path)
+    assert calibration_for("m", tmp_path).evidence_threshold == 0.6
+    own.write_text('["m"]\nevidence_threshold = 7\n# broken by hand\n', encoding="utf-8")
+    with caplog.at_level(logging.ERROR, logger="muni_crawl.calibration"):
+        for _ in range(3):  # answers go on with the last good values; one log line
+            assert calibration_for("m", tmp_path).evidence_threshold == 0.6
+    [logged] = [r.getMessage() for r in caplog.records]
+    assert "must be a cosine" in logged and "the last good one" in logged
+    with pytest.raises(ConfigError, match="must be a cosine"):
+        check_home_calibration(tmp_path)  # a process starting now fails, naming it
+    own.write_text('["m"]\nevidence_threshold = 0.65\n', encoding="utf-8")
+    assert calibration_for("m", tmp_path).evidence_threshold == 0.65  # mended: read again
+    broken_first = tmp_path / "other"
+    broken_first.mkdir()
+    home_calibration_file(broken_first).write_bytes(b"\xff\xfe not text")
+    assert calibration_for("m", broken_first) == calibration_for("m")  # shipped values
+    with pytest.raises(ConfigError, match="cannot read it"):
+        check_home_calibration(broken_first)

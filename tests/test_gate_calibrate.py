@@ -162,6 +162,22 @@ def test_the_recorded_verdicts_are_the_labels(home: Path, llm: FakeOpenAI) -> No
     assert "z" in danish  # fitted; written or not by its out-of-fold mistakes
 
 
+def test_a_broken_home_calibration_stops_a_starting_answerer_not_a_running_one(
+    home: Path,
+) -> None:
+    own = home_calibration_file(home)
+    own.write_text(f'["{MODEL}".gate.danish]\nbias = -1.0\n', encoding="utf-8")
+    running = Answerer(Settings.load(home))
+    own.write_text(f'["{MODEL}".gate.danish]\nbias = "low"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"calibration\.toml: \[.*gate\.danish\] bias"):
+        Answerer(Settings.load(home))
+    answer = running.answer("example", "Hvornår henter I storskrald?")
+    assert answer.status == "no_answer" and "gate score -1.00" in (answer.reason or "")
+    running.close()
+    broken = _invoke("calibrate")
+    assert broken.exit_code == 1 and "bias must be a number" in broken.output
+
+
 def test_no_labels_at_all_is_a_clear_error(home: Path) -> None:
     result = _invoke("calibrate")
     assert result.exit_code == 1
@@ -184,7 +200,7 @@ def test_no_labels_at_all_is_a_clear_error(home: Path) -> None:
             '[[question]]\nquestion = "b"\nanswerable = false\ntenant = "aarhus"\n',
             "question 2: tenant 'aarhus' is not one being calibrated",
         ),
-        ('[[question]]\nquestion = "a"\nanswerable = true\nlanguage = 1\n', "`language`"),
+        ('[[question]]\nquestion = "a"\nanswerable = true\nlanguage = "da"\n', "['language']"),
     ],
 )
 def test_a_bad_labels_file_names_the_file_and_entry(tmp_path: Path, text: str, named: str) -> None:

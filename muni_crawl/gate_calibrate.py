@@ -43,7 +43,7 @@ from muni_crawl.calibration import (
     home_calibration_file,
     parse_calibrations,
 )
-from muni_crawl.errors import ConfigError
+from muni_crawl.errors import ConfigError, InvalidQuestionError
 from muni_crawl.evidence import Gate, Signals, Weights, decide, gate_for, measure, refusing_rule
 from muni_crawl.gate_fit import (
     WRONG_TARGET,
@@ -58,6 +58,7 @@ from muni_crawl.home import Home
 from muni_crawl.index import current_version
 from muni_crawl.language import detect_language
 from muni_crawl.places import places_for
+from muni_crawl.question import validate_question
 from muni_crawl.redact import redact
 from muni_crawl.retrieve import Library
 
@@ -193,11 +194,14 @@ def from_history(home: Home, tenants: Sequence[str]) -> list[LabelledQuestion]:
     return list(newest.values())
 
 
-def load_labelled(path: Path, tenants: Sequence[str]) -> list[LabelledQuestion]:
+def load_labelled(
+    path: Path, tenants: Sequence[str], *, max_chars: int = 1000
+) -> list[LabelledQuestion]:
     """A labelled questions file: TOML `[[question]]` tables with `question` (text),
     `answerable` (true or false) and optionally `tenant` (one of `tenants`; without it, the
     question is asked of each of them). The gate reads the language the question is written
-    in, so no language is given: it is detected, as for an answer.
+    in, so no language is given: it is detected, as for an answer. Each question is cleaned
+    and checked as an asked one is (`max_chars`: MUNI_CRAWL_MAX_QUESTION_CHARS).
     Every mistake is a ConfigError naming the file and the entry."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -219,6 +223,10 @@ def load_labelled(path: Path, tenants: Sequence[str]) -> list[LabelledQuestion]:
         question = entry.get("question")
         if not isinstance(question, str) or not question.strip():
             raise ConfigError(f"{where}: `question` must be a non-empty string")
+        try:
+            question = validate_question(question, max_chars)
+        except InvalidQuestionError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
         answerable = entry.get("answerable")
         if not isinstance(answerable, bool):
             raise ConfigError(f"{where}: `answerable` must be true or false, not {answerable!r}")
@@ -382,7 +390,13 @@ def calibrate(
     ]
     labelled = combined(
         from_history(home, chosen) if history else [],
-        load_labelled(questions_file, chosen) if questions_file is not None else [],
+        (
+            load_labelled(
+                questions_file, chosen, max_chars=home.settings.answering.max_question_chars
+            )
+            if questions_file is not None
+            else []
+        ),
     )
     library = Library(home)
     model = library.embedder.model_id

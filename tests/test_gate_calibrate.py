@@ -201,6 +201,8 @@ def test_no_labels_at_all_is_a_clear_error(home: Path) -> None:
             "question 2: tenant 'aarhus' is not one being calibrated",
         ),
         ('[[question]]\nquestion = "a"\nanswerable = true\nlanguage = "da"\n', "['language']"),
+        (f'[[question]]\nquestion = "{"x" * 1001}"\nanswerable = true\n', "limit is 1000"),
+        ('[[question]]\nquestion = "?! 🙂"\nanswerable = false\n', "no letters or digits"),
     ],
 )
 def test_a_bad_labels_file_names_the_file_and_entry(tmp_path: Path, text: str, named: str) -> None:

@@ -30,7 +30,7 @@ import os
 import time
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,12 +106,7 @@ class Shares:
     off_topic_refused: int
 
     def to_dict(self) -> dict[str, int]:
-        return {
-            "answerable": self.answerable,
-            "answerable_refused": self.answerable_refused,
-            "off_topic": self.off_topic,
-            "off_topic_refused": self.off_topic_refused,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

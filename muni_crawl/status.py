@@ -3,7 +3,9 @@
 Each enabled source has a `health` a monitor can act on: `unreachable` (its last crawl got no
 answer), `failing` (its last crawl failed, was an anomaly or died), `overdue` (its schedule
 fired more than an hour ago, or it was never crawled) or `ok`; a disabled source is
-`disabled`. `problems` lists the sources that are not ok, for `muni-crawl status` to name.
+`disabled`. `problems` lists the sources that are not ok, for `muni-crawl status` to name,
+and the home's own gate calibration (`muni-crawl calibrate --write`) where it is broken: a
+running answerer then keeps its last good values and logs once, which a monitor would miss.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from muni_crawl.calibration import check_home_calibration, home_calibration_file
+from muni_crawl.errors import ConfigError
 from muni_crawl.home import Home
 from muni_crawl.index import read_manifest, shared_dir, tenant_dir
 from muni_crawl.index.layout import current_version_in
@@ -21,6 +25,7 @@ from muni_crawl.schedule import last_success, next_due
 OVERDUE_GRACE = timedelta(hours=1)
 FAILING_STATUSES = ("failed", "anomaly", "aborted")
 HEALTH_ORDER = ("failing", "unreachable", "overdue")  # worst first
+CALIBRATION_PROBLEM = "calibration.toml"  # what `problems` names for a broken one
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,9 @@ def problems(report: dict[str, Any]) -> list[Problem]:
             if row["last_message"]:
                 detail += f": {row['last_message']}"
         found.append(Problem(row["source"], row["health"], detail))
+    calibration = report.get("calibration") or {}
+    if calibration.get("error"):
+        found.append(Problem(CALIBRATION_PROBLEM, "failing", calibration["error"]))
     return sorted(found, key=lambda p: HEALTH_ORDER.index(p.health))
 
 
@@ -127,7 +135,21 @@ def status_report(home: Home, now: datetime | None = None) -> dict[str, Any]:
         "sources": sources,
         "tenants": tenants,
         "shared_indexes": shared,  # of national text (see index/view.py), where built
+        "calibration": _calibration(home.path),
     }
+
+
+def _calibration(home: Path) -> dict[str, str | None]:
+    """The home's own gate calibration: its file (None: the shipped values alone) and what
+    is wrong with it (None: nothing)."""
+    path = home_calibration_file(home)
+    if not path.exists() and not path.is_symlink():
+        return {"file": None, "error": None}
+    try:
+        check_home_calibration(home)
+    except ConfigError as exc:
+        return {"file": str(path), "error": str(exc)}
+    return {"file": str(path), "error": None}
 
 
 def _index_figures(root: Path, now: datetime) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from muni_crawl import Answerer, Settings
 from muni_crawl.calibration import home_calibration_file
 from muni_crawl.cli import cli
+from muni_crawl.cli.common import EXIT_PARTIAL
 from muni_crawl.errors import ConfigError
 from muni_crawl.evidence import Gate, Signals, Weights, decide, gate_for
 from muni_crawl.gate_calibrate import (
@@ -313,3 +314,18 @@ def test_writing_keeps_other_models_and_this_models_other_values(home: Path) -> 
     assert read.bias == pytest.approx(fitted.bias, abs=1e-4)
     assert dict(read.weights) == pytest.approx(dict(fitted.weights), abs=1e-4)
     assert not list(home.glob(".calibration.toml.*"))  # written atomically, nothing left over
+
+
+def test_status_names_a_broken_home_calibration_as_failing(isolated_home: Path) -> None:
+    quiet = _invoke("status", "--json")
+    assert quiet.exit_code == 0, quiet.output
+    assert json.loads(quiet.stdout)["calibration"] == {"file": None, "error": None}
+    own = home_calibration_file(isolated_home)
+    own.write_text(f'["{MODEL}".gate.danish]\nbias = -60.0\nsimilarity = 70.0\n', "utf-8")
+    good = _invoke("status")
+    assert good.exit_code == 0 and f"this home's own calibration, {own}" in good.stdout
+    own.write_text(f'["{MODEL}".gate.danish]\nsimilarity = 70.0\n', "utf-8")
+    broken = _invoke("status", "--json")
+    assert broken.exit_code == EXIT_PARTIAL  # as a failing source: someone must mend it
+    assert json.loads(broken.stdout)["calibration"]["error"].endswith("bias is missing")
+    assert broken.stderr.startswith(f"failing: calibration.toml: {own}: [")

@@ -62,7 +62,8 @@ def status(ctx: CliContext, as_json: bool) -> None:
     unreachable (its last crawl got no answer), OVERDUE (its schedule fired over an hour ago,
     or it was never crawled) or disabled. For a monitor: every enabled source that is not ok
     is named on stderr, and the exit code says the worst: 3 failing, 5 unreachable, 6
-    overdue, 0 all well (with --json too).
+    overdue, 0 all well (with --json too). A broken calibration.toml of the home's own
+    (`muni-crawl calibrate --write`, edited by hand) is failing too.
 
     Example: muni-crawl status --json
     """
@@ -81,6 +82,10 @@ def status(ctx: CliContext, as_json: bool) -> None:
         if report["shared_indexes"]:
             click.echo("\nShared indexes (national text, searched beside every tenant's):")
             emit(report["shared_indexes"], SHARED_COLUMNS, "table")
+        if report["calibration"]["file"]:
+            click.echo(
+                f"\nEvidence gate: this home's own calibration, {report['calibration']['file']}"
+            )
     found = problems(report)
     for problem in found:
         click.echo(f"{problem.health}: {problem.source}: {problem.detail}", err=True)

@@ -53,7 +53,9 @@ command,
     python benchmarks/no_evidence.py --check          # ... exit 1 below a floor
     python benchmarks/no_evidence.py --curve --misses # the trade-off, and every mistake
     python benchmarks/no_evidence.py --home DIR       # a home with the example indexed
+                                                      # (its own calibration.toml if any)
     python benchmarks/no_evidence.py --held-out FILE  # another held-out off-topic set
+    python benchmarks/no_evidence.py --write-labels F # the fit part, for muni-crawl calibrate
 
 The header line also gives the gate's own cost per question, after retrieval (p50 and p95 of
 measuring the signals, title vectors cached as in a running service).
@@ -76,6 +78,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -101,6 +104,7 @@ from benchmarks.common import (
 )
 from benchmarks.retrieval_quality import DEFAULT_QUESTIONS, load_questions
 from muni_crawl import Answerer, MuniCrawlError, Settings
+from muni_crawl.calibration import home_calibration_file
 from muni_crawl.evidence import (
     Gate,
     Signals,
@@ -186,7 +190,7 @@ class Case:
     @property
     def held_out(self) -> bool:
         """Held out of the fit: a stable third of the first set, and all of the others."""
-        return bool(self.held_set) or _digest(self.id) % HELD_OUT_MODULUS == 0
+        return bool(self.held_set) or _held_out_id(self.id)
 
     @property
     def fold(self) -> int:
@@ -235,6 +239,7 @@ class NoEvidenceResult:
     # "score", or None)
     near_intent: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     rewritten: dict[str, Rates] | None = None  # with --rewritten: the same gate, typed forms
+    own_calibration: bool = False  # the --home's own calibration.toml was measured
 
     @property
     def overall(self) -> Rates:
@@ -464,7 +469,10 @@ def run(
             asked = [(t, q["question"]) for q in all_off_topic for t in EXAMPLE_TENANTS]
             answerable = [(q.tenant, q.question) for q in load_questions(answerable_file)]
             replayed = ask_again(settings, cache, asked, answerable)
-    shipped = gate_for(model)
+        # a --home with its own calibration.toml (`muni-crawl calibrate --write`) is measured
+        # with it, as its answers are
+        own = home_calibration_file(settings.home).exists()
+        shipped = gate_for(model, home=settings.home)
     near_guards = [signals for *_named, signals in (*measured_near, *measured_apart)]
     fitted = calibrate(cases, shipped.floor, near_guards) if fit else None
     gate = fitted.gate if fitted is not None else shipped
@@ -481,6 +489,7 @@ def run(
         near_intent=[
             (i, t, q, refusing_step(signals, gate)) for i, t, q, signals in measured_apart
         ],
+        own_calibration=own,
     )
 
 
@@ -787,7 +796,13 @@ def floor_failures(result: NoEvidenceResult) -> list[str]:
 
 def report(result: NoEvidenceResult) -> str:
     """What `python benchmarks/no_evidence.py` prints."""
-    which = "a gate fitted now" if result.fitted else "the shipped gate"
+    which = (
+        "a gate fitted now"
+        if result.fitted
+        else "the home's own gate (calibration.toml)"
+        if result.own_calibration
+        else "the shipped gate"
+    )
     lines = [
         f"no-evidence benchmark: {today()}, model {result.model}; before = one cosine"
         f" threshold {OLD_THRESHOLD}, after = {which} (floor {result.gate.floor:.3f});"
@@ -827,6 +842,33 @@ def held_out_files(given: list[Path] | None) -> list[Path]:
     return [path for path in given if str(path) not in ("", ".")]
 
 
+def write_labels(path: Path, answerable_file: Path, off_topic_file: Path) -> int:
+    """The first set's fit part (its held-out third left out, as --calibrate leaves it) as a
+    labels file for `muni-crawl calibrate --questions`: a deployment-style refit that the
+    held-out third and the other sets then measure out of sample. Returns the count."""
+    answerable = [q for q in load_questions(answerable_file) if not _held_out_id(q.id)]
+    off_topic = [q for q in load_off_topic(off_topic_file) if not _held_out_id(q["id"])]
+    entries = [
+        f"[[question]]\ntenant = {json.dumps(q.tenant)}\n"
+        f"question = {json.dumps(q.question, ensure_ascii=False)}\nanswerable = true\n"
+        for q in answerable
+    ] + [
+        f"[[question]]\nquestion = {json.dumps(q['question'], ensure_ascii=False)}\n"
+        "answerable = false\n"
+        for q in off_topic
+    ]
+    header = (
+        f"# the fit part of {answerable_file.name} and {off_topic_file.name}, written by"
+        " benchmarks/no_evidence.py --write-labels\n\n"
+    )
+    path.write_text(header + "\n".join(entries), encoding="utf-8")
+    return len(entries)
+
+
+def _held_out_id(id_: str) -> bool:
+    return _digest(id_) % HELD_OUT_MODULUS == 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="a home with the example already indexed")
@@ -854,7 +896,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="replay the off-topic questions through an Answerer with a declining LLM",
     )
+    parser.add_argument(
+        "--write-labels",
+        type=Path,
+        metavar="FILE",
+        help="write the first set's fit part as a `muni-crawl calibrate --questions` file; stop",
+    )
     args = parser.parse_args(argv)
+    if args.write_labels is not None:
+        try:
+            count = write_labels(args.write_labels, args.questions, args.off_topic)
+        except (BenchmarkError, OSError) as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {count} labelled questions to {args.write_labels}")
+        return 0
     try:
         result = run(
             args.home,

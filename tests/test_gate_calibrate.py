@@ -329,3 +329,14 @@ def test_status_names_a_broken_home_calibration_as_failing(isolated_home: Path) 
     assert broken.exit_code == EXIT_PARTIAL  # as a failing source: someone must mend it
     assert json.loads(broken.stdout)["calibration"]["error"].endswith("bias is missing")
     assert broken.stderr.startswith(f"failing: calibration.toml: {own}: [")
+
+
+def test_the_benchmarks_fit_part_is_a_labels_file(tmp_path: Path) -> None:
+    from benchmarks.no_evidence import write_labels
+
+    path = tmp_path / "fitpart.toml"
+    count = write_labels(path, BENCHMARKS / "questions.toml", BENCHMARKS / "off_topic.toml")
+    labelled = load_labelled(path, TENANTS)
+    answerable = [q for q in labelled if q.answerable]
+    assert count == 262 and len(answerable) == 106  # the held-out third left out
+    assert len(labelled) - len(answerable) == 2 * 156  # each off-topic one of both tenants

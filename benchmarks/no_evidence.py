@@ -365,7 +365,7 @@ def toml_snippet(model: str, fitted: Fitted, cases: Sequence[Case]) -> str:
         lines.append(
             f"# intent_margin: {INTENT_SPARE} above the highest answerable or near-rule question's"
         )
-    profiles = {name: fit.weights for name, fit in fitted.profiles.items()}
+    profiles = {name: fit.weights.as_table() for name, fit in fitted.profiles.items()}
     lines.append(gate_table(model, profiles, gate.intent_margin))
     return "\n".join(lines)
 

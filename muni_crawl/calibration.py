@@ -61,10 +61,16 @@ def home_calibration_file(home: Path) -> Path:
     return home / CALIBRATION_FILE
 
 
+def home_calibrations(home: Path) -> dict[str, Calibration]:
+    """The home's own calibration file as it is now (empty where there is none); ConfigError,
+    naming the file and the entry, where it cannot be read or is malformed."""
+    return _home_table(home_calibration_file(home), strict=True)
+
+
 def check_home_calibration(home: Path) -> None:
-    """Raise ConfigError, naming the file and the entry, where the home's own calibration
-    cannot be read or is malformed (a process checks it once at start: `Answerer`)."""
-    _home_table(home_calibration_file(home), strict=True)
+    """Raise ConfigError where the home's own calibration is broken (a process checks it once
+    at start: `Answerer`, `muni-crawl calibrate`; `muni-crawl status` reports it)."""
+    home_calibrations(home)
 
 
 def _home_table(path: Path, *, strict: bool) -> dict[str, Calibration]:

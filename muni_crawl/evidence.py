@@ -116,6 +116,15 @@ class Weights:
     def score(self, signals: Signals) -> float:
         return self.bias + sum(w * signals.value(name) for name, w in self.weights.items())
 
+    @classmethod
+    def from_table(cls, table: Mapping[str, float]) -> Weights:
+        """A profile as calibration.toml holds it: `bias` and a weight per signal."""
+        return cls(table["bias"], {k: v for k, v in table.items() if k != "bias"})
+
+    def as_table(self) -> dict[str, float]:
+        """The profile as calibration.toml holds it (`from_table`'s inverse), bias first."""
+        return {"bias": self.bias, **self.weights}
+
 
 @dataclass(frozen=True)
 class Gate:
@@ -150,9 +159,7 @@ def gate_for(model_id: str, min_evidence: float | None = None, home: Path | None
 
     def weights(profile: str) -> Weights | None:
         raw = calibration.gate.get(profile)
-        if raw is None:
-            return None
-        return Weights(raw["bias"], {k: v for k, v in raw.items() if k != "bias"})
+        return None if raw is None else Weights.from_table(raw)
 
     return Gate(
         floor=0.0 if floor is None else floor,

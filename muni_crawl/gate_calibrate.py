@@ -37,10 +37,10 @@ from pathlib import Path
 from muni_crawl.calibration import (
     CALIBRATION_FILE,
     COSINE_KEYS,
-    GATE_PROFILES,
     Calibration,
     check_home_calibration,
     home_calibration_file,
+    home_calibrations,
     parse_calibrations,
 )
 from muni_crawl.errors import ConfigError, InvalidQuestionError
@@ -154,7 +154,7 @@ class CalibrationReport:
                             "z": p.fit.z,
                             "off_topic_refused_out_of_fold": round(p.fit.off_topic_refused, 4),
                             "answerable_refused_out_of_fold": round(p.fit.answerable_refused, 4),
-                            "weights": {"bias": p.fit.weights.bias, **p.fit.weights.weights},
+                            "weights": p.fit.weights.as_table(),
                         }
                         if p.fit is not None
                         else {}
@@ -415,10 +415,14 @@ def write_calibration(home: Home, report: CalibrationReport) -> Path:
     if not report.writable:
         raise ConfigError("nothing to write: no profile was fitted (see the report)")
     path = home_calibration_file(home.path)
-    table = _read_own(path)
+    table = home_calibrations(home.path)
     own = table.get(report.model, Calibration())
-    fitted = {p.profile: p.fit.weights for p in report.profiles if p.written and p.fit is not None}
-    gate = {**own.gate, **{name: _as_table(w) for name, w in fitted.items()}}
+    fitted = {
+        p.profile: p.fit.weights.as_table()
+        for p in report.profiles
+        if p.written and p.fit is not None
+    }
+    gate = {**own.gate, **fitted}
     table[report.model] = Calibration(**{key: getattr(own, key) for key in COSINE_KEYS}, gate=gate)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = [
@@ -440,20 +444,6 @@ def write_calibration(home: Home, report: CalibrationReport) -> Path:
     return path
 
 
-def _read_own(path: Path) -> dict[str, Calibration]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
-    return parse_calibrations(text, source=str(path))
-
-
-def _as_table(weights: Weights) -> dict[str, float]:
-    return {"bias": weights.bias, **weights.weights}
-
-
 def _serialised(table: dict[str, Calibration]) -> str:
     blocks = []
     for model, calibration in table.items():
@@ -462,13 +452,8 @@ def _serialised(table: dict[str, Calibration]) -> str:
             for key in COSINE_KEYS
             if getattr(calibration, key) is not None
         ]
-        profiles = {
-            name: Weights(values["bias"], {k: v for k, v in values.items() if k != "bias"})
-            for name, values in calibration.gate.items()
-            if name in GATE_PROFILES
-        }
         lines = [f'["{model}"]', *cosines] if cosines else []
-        if profiles:
-            lines.append(gate_table(model, profiles, None))
+        if calibration.gate:
+            lines.append(gate_table(model, calibration.gate, None))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

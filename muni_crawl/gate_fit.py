@@ -19,7 +19,7 @@ caller fits only the cases none of them refuses.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -169,13 +169,15 @@ def fit_intent_margin(guards: Sequence[Signals]) -> float | None:
     return round(max(margins) + INTENT_SPARE, 4) if margins else None
 
 
-def gate_table(model: str, profiles: dict[str, Weights], intent_margin: float | None) -> str:
-    """The TOML of a model's gate weights (and intent margin), as calibration.toml holds them."""
+def gate_table(
+    model: str, profiles: Mapping[str, Mapping[str, float]], intent_margin: float | None
+) -> str:
+    """The TOML of a model's gate profiles (each as `Weights.as_table` gives it) and intent
+    margin, as calibration.toml holds them."""
     lines = []
     if intent_margin is not None:
         lines += [f'["{model}"]', f"intent_margin = {intent_margin}"]
-    for profile, weights in profiles.items():
+    for profile, table in profiles.items():
         lines.append(f'["{model}".gate.{profile}]')
-        lines.append(f"bias = {weights.bias:.4f}")
-        lines += [f"{name} = {value:.4f}" for name, value in weights.weights.items()]
+        lines += [f"{name} = {value:.4f}" for name, value in table.items()]
     return "\n".join(lines)

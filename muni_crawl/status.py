@@ -143,7 +143,7 @@ def _calibration(home: Path) -> dict[str, str | None]:
     """The home's own gate calibration: its file (None: the shipped values alone) and what
     is wrong with it (None: nothing)."""
     path = home_calibration_file(home)
-    if not path.exists() and not path.is_symlink():
+    if not path.exists():
         return {"file": None, "error": None}
     try:
         check_home_calibration(home)
